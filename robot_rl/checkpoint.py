@@ -1,0 +1,86 @@
+"""Checkpoints that hold tensors and JSON metadata only, written atomically.
+
+A checkpoint is a ``torch.save`` of ``{"format": ..., "metadata": <json str>, "tensors":
+{name: tensor}}``. Loading uses ``weights_only=True``, so a checkpoint can never execute code;
+writing goes to a temporary file in the same folder and is renamed into place, so a crash
+never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "robot_rl.checkpoint/1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt, or does not match what is loading it."""
+
+
+def save_checkpoint(
+    path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any]
+) -> Path:
+    """Write ``tensors`` and JSON-serialisable ``metadata`` to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "metadata": json.dumps(metadata, sort_keys=True),
+        "tensors": {name: t.detach().cpu().clone() for name, t in tensors.items()},
+    }
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint written by ``save_checkpoint``.
+
+    Returns:
+        (tensors, metadata)
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or not a robot_rl checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint: {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
+    try:
+        metadata = json.loads(payload["metadata"])
+        tensors = dict(payload["tensors"])
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"checkpoint {path} has malformed contents: {err}") from err
+    return tensors, metadata
+
+
+def require_metadata(
+    metadata: Mapping[str, Any], expected: Mapping[str, Any], path: str | Path
+) -> None:
+    """Raise ``CheckpointError`` when ``metadata`` disagrees with ``expected`` on any key."""
+    for key, value in expected.items():
+        if metadata.get(key) != value:
+            raise CheckpointError(
+                f"checkpoint {path} was written for {key}={metadata.get(key)!r}, "
+                f"but {key}={value!r} is loading it"
+            )

@@ -1,0 +1,140 @@
+"""Quadruped locomotion: the Unitree A1 walking forward, falling, and getting up again.
+
+Everything the reward, cost and termination need is in the observation, expressed in the
+body frame (so it does not depend on heading): the trunk height, the world's up direction
+seen from the body, and the body-frame velocities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from robot_rl.arrays import concat, namespace, stack
+from robot_rl.envs.physics.base import JointConfiguration
+from robot_rl.envs.robots import A1, A1_STANCE
+from robot_rl.envs.tasks.base import Task, effort
+from robot_rl.types import Array
+
+STANDING_HEIGHT = 0.27
+"""Trunk height of the A1 in its stance, m."""
+
+
+def rotate_to_body(quat: Array, vec: Array) -> Array:
+    """Express world-frame vectors in the body frame: R(quat)ᵀ vec, batched.
+
+    Args:
+        quat: (..., 4) body orientation (w, x, y, z).
+        vec: (..., 3) world-frame vectors.
+    """
+    xp = namespace(quat)
+    w = quat[..., 0:1]
+    u = -quat[..., 1:4]  # the conjugate rotates world -> body
+    t = 2.0 * _cross(xp, u, vec)
+    return vec + w * t + _cross(xp, u, t)
+
+
+def _cross(xp, a: Array, b: Array) -> Array:
+    return stack(
+        xp,
+        [
+            a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+            a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+            a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+        ],
+    )
+
+
+def roll_pitch(up_body: Array) -> tuple[Array, Array]:
+    """Roll and pitch (rad) of the body from the world's up direction in the body frame."""
+    xp = namespace(up_body)
+    roll = xp.arctan2(up_body[..., 1], up_body[..., 2])
+    pitch = xp.arctan2(-up_body[..., 0], (up_body[..., 1] ** 2 + up_body[..., 2] ** 2) ** 0.5)
+    return roll, pitch
+
+
+class QuadrupedWalk(Task):
+    """Walk the A1 forward; the safety cost counts steps with the trunk tilted too far.
+
+    Joint position targets drive 12 PD servos (kp 40 N·m/rad, kd 1 N·m·s/rad). With
+    ``terminate_when_fallen=False`` the episode continues after a fall, so the robot can
+    learn to get up (the reset-free setting).
+
+    - Observation (34,): trunk height (m), up direction in the body frame (3), body-frame
+      linear (3, m/s) and angular (3, rad/s) velocity, q (12, rad), q̇ (12, rad/s).
+    - Action (12,): joint position targets in [-1, 1], mapped onto each joint's range
+      around the stance.
+    - Reward: ``forward`` body-frame forward velocity clipped to [-1, 1] m/s, ``upright``
+      0.2 · up_z, ``height`` -2 (h - 0.27)², ``effort`` -0.005 |a|².
+    - Cost: 1 while |roll| or |pitch| exceeds ``tilt_limit``.
+    - Start: standing, joints ± 0.05 rad. Episode: 500 steps of 0.02 s (10 s).
+    - Termination (optional): fallen, up_z < 0.3 or trunk below 0.12 m.
+    - Success (standing): up_z > cos(tilt_limit) and trunk above 0.2 m.
+    - Version history: v0, initial release.
+
+    Args:
+        tilt_limit: roll/pitch bound of the safety cost, rad.
+        terminate_when_fallen: end the episode on a fall (False for reset-free learning).
+    """
+
+    robot = A1
+    control_dt = 0.02
+    episode_steps = 500
+    observation_size = 34
+
+    def __init__(self, tilt_limit: float = 0.4, terminate_when_fallen: bool = True) -> None:
+        if not 0.0 < tilt_limit < np.pi / 2:
+            raise ValueError(f"tilt_limit must be in (0, pi/2) rad, got {tilt_limit}")
+        self.tilt_limit = float(tilt_limit)
+        self.terminate_when_fallen = bool(terminate_when_fallen)
+
+    def initial_configuration(self, rng: np.random.Generator) -> JointConfiguration:
+        return JointConfiguration(
+            qpos=A1_STANCE + rng.uniform(-0.05, 0.05, 12),
+            qvel=np.zeros(12),
+            base_pos=np.array([0.0, 0.0, STANDING_HEIGHT + 0.02]),
+        )
+
+    def observe(self, m: Mapping[str, Array], task_state: Array) -> Array:
+        xp = namespace(m["qpos"])
+        quat = m["base_quat"]
+        up_world = 0.0 * m["base_pos"]
+        up_world[..., 2] = 1.0
+        return concat(
+            xp,
+            [
+                m["base_pos"][..., 2:3],
+                rotate_to_body(quat, up_world),
+                rotate_to_body(quat, m["base_linvel"]),
+                rotate_to_body(quat, m["base_angvel"]),
+                m["qpos"],
+                m["qvel"],
+            ],
+        )
+
+    def reward_terms(self, obs: Array, action: Array, next_obs: Array) -> dict[str, Array]:
+        xp = namespace(next_obs)
+        return {
+            "forward": xp.clip(next_obs[..., 4], -1.0, 1.0),
+            "upright": 0.2 * next_obs[..., 3],
+            "height": -2.0 * (next_obs[..., 0] - STANDING_HEIGHT) ** 2,
+            "effort": effort(action, 0.005),
+        }
+
+    def cost(self, obs: Array, action: Array, next_obs: Array) -> Array:
+        xp = namespace(next_obs)
+        roll, pitch = roll_pitch(next_obs[..., 1:4])
+        tilted = (xp.abs(roll) > self.tilt_limit) | (xp.abs(pitch) > self.tilt_limit)
+        return tilted * 1.0
+
+    def fallen(self, obs: Array) -> Array:
+        """True (...) where the trunk is on the ground or upside down."""
+        return (obs[..., 3] < 0.3) | (obs[..., 0] < 0.12)
+
+    def termination(self, obs: Array, action: Array, next_obs: Array) -> Array:
+        fallen = self.fallen(next_obs)
+        return fallen if self.terminate_when_fallen else fallen & False
+
+    def success(self, obs: Array) -> Array:
+        return (obs[..., 3] > np.cos(self.tilt_limit)) & (obs[..., 0] > 0.2)
