@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "list every env with its engines, spaces and randomizable parameters",
     ),
     "rollout": ("robot_rl.cli.rollout", "run a policy in an env and report returns and costs"),
+    "train": ("robot_rl.cli.train", "train an agent (robot-rl train ALGO --help)"),
 }
 
 
