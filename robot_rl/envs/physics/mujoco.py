@@ -69,6 +69,15 @@ def build_spec(robot: RobotDescription, markers: tuple[Marker, ...] = ()) -> muj
         spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
         spec.option.impratio = CONTACT_IMPRATIO
 
+    spec.add_texture(
+        name="sky",
+        type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+        width=64,
+        height=64,
+        rgb1=[0.85, 0.88, 0.92],
+        rgb2=[0.55, 0.62, 0.7],
+    )
     world = spec.worldbody
     world.add_light(
         name="sun",
@@ -156,6 +165,17 @@ def build_spec(robot: RobotDescription, markers: tuple[Marker, ...] = ()) -> muj
             spec.add_sensor(
                 name=name, type=kind, objtype=mujoco.mjtObj.mjOBJ_XBODY, objname=robot.base_link
             )
+        for axis, kind in (
+            ("x", mujoco.mjtSensor.mjSENS_FRAMEXAXIS),
+            ("y", mujoco.mjtSensor.mjSENS_FRAMEYAXIS),
+            ("z", mujoco.mjtSensor.mjSENS_FRAMEZAXIS),
+        ):
+            spec.add_sensor(
+                name=f"base_axis_{axis}",
+                type=kind,
+                objtype=mujoco.mjtObj.mjOBJ_XBODY,
+                objname=robot.base_link,
+            )
     return spec
 
 
@@ -175,6 +195,8 @@ def measurement_layout(model: mujoco.MjModel, robot: RobotDescription) -> dict[s
         names += ["base_pos", "base_quat", "base_linvel", "base_angvel"]
     for name in names:
         layout[name] = span(name, name)
+    if robot.floating:
+        layout["base_axes"] = span("base_axis_x", "base_axis_z")
     return layout
 
 
@@ -228,8 +250,14 @@ class MuJoCoPhysics(Physics):
 
     def measure(self) -> dict[str, np.ndarray]:
         # mj_step evaluates sensors before integrating; bring them up to the current state.
-        mujoco.mj_forward(self.model, self.data)
-        return split_sensordata(self.data.sensordata, self.layout)
+        # Position and velocity sensors need only kinematics, not mj_forward's contact solve.
+        m, d = self.model, self.data
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_comPos(m, d)
+        mujoco.mj_comVel(m, d)
+        mujoco.mj_sensorPos(m, d)
+        mujoco.mj_sensorVel(m, d)
+        return split_sensordata(d.sensordata, self.layout)
 
     def actuator_efforts(self) -> np.ndarray:
         return self.data.actuator_force.copy()
@@ -299,7 +327,7 @@ class MuJoCoPhysics(Physics):
         cam = mujoco.MjvCamera()
         cam.type = mujoco.mjtCamera.mjCAMERA_FREE
         spec = self.robot.camera
-        cam.lookat[:] = spec.lookat
+        cam.lookat[:] = self.camera_target()
         cam.distance, cam.azimuth, cam.elevation = spec.distance, spec.azimuth, spec.elevation
         mujoco.mj_forward(self.model, self.data)
         self._renderer.update_scene(self.data, camera=cam)
