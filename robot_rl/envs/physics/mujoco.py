@@ -7,6 +7,7 @@ model see exactly what the env sees. The integrator is semi-implicit Euler, as P
 
 from __future__ import annotations
 
+import copy
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -218,8 +219,10 @@ class MuJoCoPhysics(Physics):
         m = self.model
         self.layout = measurement_layout(m, robot)
         joint_ids = [m.joint(name).id for name in robot.joints]
-        self._qpos_adr = m.jnt_qposadr[joint_ids]
-        self._dof_adr = m.jnt_dofadr[joint_ids]
+        self.qpos_address = m.jnt_qposadr[joint_ids]
+        """Index in qpos of each measured joint, (n_joints,)."""
+        self.dof_address = m.jnt_dofadr[joint_ids]
+        """Index in qvel of each measured joint, (n_joints,)."""
         self._links = massive_links(robot)
         self._link_bodies = np.array([m.body(name).id for name in self._links], dtype=int)
         self._robot_geoms = np.flatnonzero(m.geom_group == ROBOT_GEOM_GROUP)
@@ -236,7 +239,7 @@ class MuJoCoPhysics(Physics):
         self._nominal = DomainParams(
             link_masses=self._default_mass,
             friction=robot.friction,
-            joint_damping=m.dof_damping[self._dof_adr].copy(),
+            joint_damping=m.dof_damping[self.dof_address].copy(),
             actuator_strength=np.ones(m.nu),
             gravity=robot.gravity,
         )
@@ -279,8 +282,8 @@ class MuJoCoPhysics(Physics):
     def set_configuration(self, config: JointConfiguration) -> None:
         d = self.data
         mujoco.mj_resetData(self.model, d)
-        d.qpos[self._qpos_adr] = config.qpos
-        d.qvel[self._dof_adr] = config.qvel
+        d.qpos[self.qpos_address] = config.qpos
+        d.qvel[self.dof_address] = config.qvel
         if self._base_joint is not None:
             base = config.filled(self.robot)
             qa, va = self._base_joint.qposadr[0], self._base_joint.dofadr[0]
@@ -298,12 +301,20 @@ class MuJoCoPhysics(Physics):
         return self._nominal
 
     def apply_params(self, params: DomainParams) -> None:
-        m = self.model
+        self._write_params(self.model, params)
+
+    def model_with(self, params: DomainParams) -> mujoco.MjModel:
+        """A copy of the model with ``params`` in force (this physics is left unchanged)."""
+        model = copy.copy(self.model)
+        self._write_params(model, params)
+        return model
+
+    def _write_params(self, m: mujoco.MjModel, params: DomainParams) -> None:
         scale = params.link_masses / self._default_mass
         m.body_mass[self._link_bodies] = params.link_masses
         m.body_inertia[self._link_bodies] = self._default_inertia * scale[:, None]
         m.geom_friction[self._robot_geoms, 0] = params.friction
-        m.dof_damping[self._dof_adr] = params.joint_damping
+        m.dof_damping[self.dof_address] = params.joint_damping
         s = params.actuator_strength
         m.actuator_gainprm[:, 0] = self._default_gain * s
         m.actuator_biasprm[:, 1:3] = self._default_bias * s[:, None]
