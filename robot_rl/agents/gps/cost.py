@@ -159,18 +159,51 @@ class ReachingCost:
         )
 
 
-def reaching_cost(task: Task, **overrides: float) -> ReachingCost:
-    """The ``ReachingCost`` of a reaching task (its reward's offset, scale and effort weight).
+@dataclass(frozen=True)
+class ReachingLayout:
+    """Where a reaching task keeps its goal in the observation, and how it scores.
+
+    Attributes:
+        offset: (start, stop) of the tip/flange - goal vector, m.
+        goal: (start, stop) of the absolute goal, m.
+        scale: the reward's distance normalisation, m.
+        effort_weight: the reward's weight on |a|².
+    """
+
+    offset: tuple[int, int]
+    goal: tuple[int, int]
+    scale: float
+    effort_weight: float
+
+    def goal_free_inputs(self, obs_size: int) -> tuple[int, ...]:
+        """Observation entries other than the absolute goal.
+
+        The goal is implied by the rest (forward kinematics of q minus the offset), so a
+        policy loses nothing without it, and trained on a handful of goals it cannot
+        memorise the conditions by their constant goal coordinates.
+        """
+        lo, hi = self.goal
+        return tuple(i for i in range(obs_size) if not lo <= i < hi)
+
+
+def reaching_layout(task: Task) -> ReachingLayout:
+    """The ``ReachingLayout`` of a reaching task.
 
     Raises:
-        ValueError: the task is not a reaching task GPS knows the cost of.
+        ValueError: the task is not a reaching task GPS knows.
     """
     if isinstance(task, ReacherTwoLink):
-        base = {"offset": (8, 10), "scale": 0.1, "effort_weight": 0.01}
-    elif isinstance(task, ArmReach):
-        base = {"offset": (20, 23), "scale": 0.1, "effort_weight": 0.001}
-    else:
-        raise ValueError(
-            f"GPS has no cost model for {type(task).__name__}; supported: ReacherTwoLink, ArmReach"
-        )
-    return ReachingCost(**base, **overrides)
+        return ReachingLayout(offset=(8, 10), goal=(6, 8), scale=0.1, effort_weight=0.01)
+    if isinstance(task, ArmReach):
+        return ReachingLayout(offset=(20, 23), goal=(17, 20), scale=0.1, effort_weight=0.001)
+    raise ValueError(
+        f"GPS has no cost model for {type(task).__name__}; supported: ReacherTwoLink, ArmReach"
+    )
+
+
+def reaching_cost(task: Task, **overrides: float) -> ReachingCost:
+    """The ``ReachingCost`` of a reaching task (its reward's offset, scale and effort weight),
+    with any ``ReachingCost`` field overridden."""
+    layout = reaching_layout(task)
+    base = {"offset": layout.offset, "scale": layout.scale, "effort_weight": layout.effort_weight}
+    return ReachingCost(**{**base, **overrides})
