@@ -18,7 +18,8 @@ with Numba; one call on a 100-step cart-pole problem takes tens of microseconds.
 
 Callers:
 - iLQR/DDP (``robot_rl.controllers.ilqr``): Jacobians and cost derivatives along the current
-  trajectory, ``fc = 0``, box bounds ``u_low - ū ≤ δu ≤ u_high - ū``, regularisation ``reg``.
+  trajectory, ``fc = 0``, box bounds ``u_low - ū ≤ δu ≤ u_high - ū``, regularisation ``reg``;
+  DDP adds the dynamics' second derivatives ``fxx, fux, fuu``.
 - finite-horizon LQR (``finite_horizon_lqr``): ``x̄ = 0, ū = 0``, so ``δx = x``.
 - guided policy search (C-step): time-varying linear-Gaussian dynamics ``fx, fu, fc`` and a
   KL-augmented cost; the controller covariance is ``inv(Quu[t])``.
@@ -115,6 +116,10 @@ def _riccati_kernel(
     luu: np.ndarray,
     lx: np.ndarray,
     lu: np.ndarray,
+    fxx: np.ndarray,
+    fux: np.ndarray,
+    fuu: np.ndarray,
+    second_order: bool,
     reg: float,
     state_reg: bool,
     du_low: np.ndarray,
@@ -165,6 +170,17 @@ def _riccati_kernel(
         matmul_tn(A, VA, Qxx)
         matmul_tn(B, VB, Quu)
         matmul_tn(B, VA, Qux)
+        if second_order:  # DDP: the dynamics' curvature weighted by the value gradient
+            for p in range(n):
+                w = vx_next[p]
+                for i in range(n):
+                    for j in range(n):
+                        Qxx[i, j] += w * fxx[t, p, i, j]
+                for i in range(m):
+                    for j in range(n):
+                        Qux[i, j] += w * fux[t, p, i, j]
+                    for j in range(m):
+                        Quu[i, j] += w * fuu[t, p, i, j]
         for i in range(n):
             Qx[i] += lx[t, i]
             for j in range(n):
@@ -277,6 +293,9 @@ def riccati_backward(
     du_low: np.ndarray | None = None,
     du_high: np.ndarray | None = None,
     k_init: np.ndarray | None = None,
+    fxx: np.ndarray | None = None,
+    fux: np.ndarray | None = None,
+    fuu: np.ndarray | None = None,
 ) -> BackwardPass:
     """One backward pass of the (box-constrained) Riccati recursion; see the module docstring.
 
@@ -299,6 +318,9 @@ def riccati_backward(
         regularization: where μ enters (``Regularization``).
         du_low, du_high: (T, m) bounds on δu (None: unbounded; ±inf entries allowed).
         k_init: (T, m) initial guess for the box QPs (e.g. the previous pass's ``k``).
+        fxx, fux, fuu: second derivatives of the dynamics, (T, n, n, n), (T, n, m, n) and
+            (T, n, m, m), the first index being the output state (all three or none). Given,
+            the pass is DDP's: ``Q·· += Σ_p Vx'[p] f··[p]``; omitted, it is iLQR's.
 
     Returns:
         A ``BackwardPass``. Non-finite inputs, a Q-function Hessian that is not positive
@@ -331,6 +353,16 @@ def riccati_backward(
     low = _as_steps("du_low", -np.inf if du_low is None else du_low, (T, m))
     high = _as_steps("du_high", np.inf if du_high is None else du_high, (T, m))
     k0 = _as_steps("k_init", k_init, (T, m))
+    given = [a is not None for a in (fxx, fux, fuu)]
+    if any(given) and not all(given):
+        raise ValueError("give all of fxx, fux, fuu (DDP) or none of them (iLQR)")
+    second_order = all(given)
+    if second_order:
+        fxx = _as_steps("fxx", fxx, (T, n, n, n))
+        fux = _as_steps("fux", fux, (T, n, m, n))
+        fuu = _as_steps("fuu", fuu, (T, n, m, m))
+    else:
+        fxx, fux, fuu = np.zeros((T, 0, n, n)), np.zeros((T, 0, m, n)), np.zeros((T, 0, m, m))
 
     K = np.zeros((T, m, n))
     k = np.zeros((T, m))
@@ -346,7 +378,7 @@ def riccati_backward(
     if np.isnan(low).any() or np.isnan(high).any() or (low > high).any():
         bad = np.nonzero(~(low <= high).all(axis=1))[0]
         return result(BackwardStatus.INFEASIBLE_BOUNDS, int(bad[-1]))
-    arrays = (fx, fu, fc, lxx, lux, luu, lx, lu, k0)
+    arrays = (fx, fu, fc, lxx, lux, luu, lx, lu, k0, fxx, fux, fuu)
     if not all(np.isfinite(a).all() for a in arrays):
         per_step = np.ones(T, dtype=bool)
         for a in arrays:
@@ -365,6 +397,10 @@ def riccati_backward(
         luu,
         lx,
         lu,
+        fxx,
+        fux,
+        fuu,
+        second_order,
         float(reg),
         regularization is Regularization.STATE,
         low,

@@ -278,3 +278,21 @@ def test_shape_errors_name_the_argument() -> None:
         riccati_backward(**{**p, "lux": np.zeros((4, 3, 1))})
     with pytest.raises(ValueError, match="reg"):
         riccati_backward(**p, reg=-1.0)
+
+
+def test_second_order_terms_enter_the_q_function_as_in_ddp() -> None:
+    rng = np.random.default_rng(10)
+    p = random_lq_problem(rng, T=1, n=3, m=2)
+    fxx = rng.normal(size=(1, 3, 3, 3))
+    fxx = fxx + fxx.transpose(0, 1, 3, 2)
+    fux = rng.normal(size=(1, 3, 2, 3))
+    fuu = 0.1 * np.eye(2) * np.ones((1, 3, 2, 2))
+    ddp = riccati_backward(**p, fxx=fxx, fux=fux, fuu=fuu)
+    vx = p["vx_final"] + p["vxx_final"] @ p["fc"][0]
+    A, B = p["fx"][0], p["fu"][0]
+    Quu = p["luu"][0] + B.T @ p["vxx_final"] @ B + np.einsum("p,pij->ij", vx, fuu[0])
+    Qux = p["lux"][0] + B.T @ p["vxx_final"] @ A + np.einsum("p,pij->ij", vx, fux[0])
+    np.testing.assert_allclose(ddp.Quu[0], Quu, rtol=1e-12)
+    np.testing.assert_allclose(ddp.K[0], -np.linalg.solve(Quu, Qux), rtol=1e-10)
+    with pytest.raises(ValueError, match="fxx"):
+        riccati_backward(**p, fxx=fxx)
