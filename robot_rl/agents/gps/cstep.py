@@ -11,9 +11,9 @@ is linear-Gaussian and found by one LQR backward pass on the augmented cost
 search in log space until the KL divergence is within ``tolerance · ε`` of the bound
 (or below it with η at its floor: the bound is inactive and the update is plain LQR).
 
-The Riccati recursion is written in deviations from a nominal trajectory that satisfies the
-fitted (affine) dynamics exactly, so the backward pass only sees linear dynamics ``A_t, B_t``
-and a quadratic cost, the form ``robot_rl.controllers.lqr`` solves.
+The backward pass is the package's one Riccati recursion,
+``robot_rl.controllers.lqr.riccati_backward``, run without regularisation on the fitted
+affine dynamics and the augmented cost.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from robot_rl.agents.gps.linear_gaussian import (
     forward,
     kl_divergence,
 )
+from robot_rl.controllers.lqr import BackwardStatus, riccati_backward
 
 
 class CStepStatus(enum.Enum):
@@ -88,56 +89,6 @@ def _augmented_cost(
     return cost.C / eta + M, cost.c / eta + v, cost.C_final / eta, cost.c_final / eta
 
 
-def _nominal(
-    dynamics: LinearGaussianDynamics, reference: LinearGaussianController
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean states (T + 1, n) and actions (T, m) of the reference on the fitted dynamics."""
-    T = dynamics.horizon
-    x = np.empty((T + 1, dynamics.state_size))
-    u = np.empty((T, dynamics.action_size))
-    x[0] = dynamics.x0_mean
-    for t in range(T):
-        u[t] = reference.mean_action(t, x[t])
-        x[t + 1] = dynamics.A[t] @ x[t] + dynamics.B[t] @ u[t] + dynamics.c[t]
-    return x, u
-
-
-def _backward(
-    A: np.ndarray,
-    B: np.ndarray,
-    C: np.ndarray,
-    c: np.ndarray,
-    C_final: np.ndarray,
-    c_final: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Time-varying LQR backward pass on deviations (temporary, until the shared one lands).
-
-    Returns:
-        K (T, m, n), k (T, m), Q_uu (T, m, m).
-    """
-    T, n, m = B.shape
-    K = np.empty((T, m, n))
-    k = np.empty((T, m))
-    Quu_all = np.empty((T, m, m))
-    Vxx, Vx = C_final, c_final
-    for t in reversed(range(T)):
-        F = np.concatenate([A[t], B[t]], axis=1)
-        Q = C[t] + F.T @ Vxx @ F
-        q = c[t] + F.T @ Vx
-        Quu, Qux, Qu = Q[n:, n:], Q[n:, :n], q[n:]
-        try:
-            L = np.linalg.cholesky(0.5 * (Quu + Quu.T))
-        except np.linalg.LinAlgError as err:
-            raise NumericalError(f"Q_uu is not positive definite at step {t}") from err
-        K[t] = -np.linalg.solve(L.T, np.linalg.solve(L, Qux))
-        k[t] = -np.linalg.solve(L.T, np.linalg.solve(L, Qu))
-        Quu_all[t] = Quu
-        Vxx = Q[:n, :n] + Qux.T @ K[t]
-        Vxx = 0.5 * (Vxx + Vxx.T)
-        Vx = q[:n] + Qux.T @ k[t]
-    return K, k, Quu_all
-
-
 def kl_constrained_lqr(
     dynamics: LinearGaussianDynamics,
     cost: QuadraticCost,
@@ -146,21 +97,36 @@ def kl_constrained_lqr(
 ) -> LinearGaussianController:
     """The minimiser of ``E_p[l/η - log p̄] - H(p)`` for one η.
 
+    One unregularised pass of ``riccati_backward`` in absolute coordinates (nominal
+    ``x̄ = 0, ū = 0``, the fitted offsets as ``fc``); the action covariance is ``Q_uu⁻¹``.
+
     Raises:
-        NumericalError: ``Q_uu`` is not positive definite, or the result is not finite.
+        NumericalError: ``Q_uu`` is not positive definite, or the pass is not finite.
     """
     C, c, Cf, cf = _augmented_cost(cost, reference, eta)
-    xbar, ubar = _nominal(dynamics, reference)
-    zbar = np.concatenate([xbar[:-1], ubar], axis=1)
-    c_dev = c + np.einsum("tij,tj->ti", C, zbar)
-    cf_dev = cf + Cf @ xbar[-1]
-    K, k_dev, Quu = _backward(dynamics.A, dynamics.B, C, c_dev, Cf, cf_dev)
-    k = ubar + k_dev - np.einsum("tij,tj->ti", K, xbar[:-1])
-    covariance = np.linalg.inv(Quu)
+    n = dynamics.state_size
+    result = riccati_backward(
+        dynamics.A,
+        dynamics.B,
+        lxx=C[:, :n, :n],
+        lux=C[:, n:, :n],
+        luu=C[:, n:, n:],
+        lx=c[:, :n],
+        lu=c[:, n:],
+        vxx_final=Cf,
+        vx_final=cf,
+        fc=dynamics.c,
+    )
+    if result.status is not BackwardStatus.OK:
+        raise NumericalError(f"Riccati pass failed at step {result.step}: {result.status.value}")
+    try:
+        covariance = np.linalg.inv(result.Quu)
+    except np.linalg.LinAlgError as err:
+        raise NumericalError("Q_uu is singular") from err
     covariance = 0.5 * (covariance + np.swapaxes(covariance, 1, 2))
-    if not (np.isfinite(K).all() and np.isfinite(k).all() and np.isfinite(covariance).all()):
-        raise NumericalError("the KL-constrained LQR produced non-finite gains")
-    return LinearGaussianController(K, k, covariance)
+    if not np.isfinite(covariance).all():
+        raise NumericalError("the KL-constrained LQR produced a non-finite covariance")
+    return LinearGaussianController(result.K.copy(), result.k.copy(), covariance)
 
 
 def c_step(
