@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 
 from robot_rl.agents.gps.cost import QuadraticCost, ReachingCost
 from robot_rl.agents.gps.cstep import CStepStatus, c_step
@@ -93,6 +94,9 @@ class GPSConfig:
     """Minibatch size of the S-step."""
     sstep_history: int = 1
     """Iterations of (state, teacher action) pairs the S-step trains on (1: this one only)."""
+    policy_min_std: float = 1e-3
+    """Floor on the global policy's action standard deviation, normalised action units: it
+    keeps the on-policy samples spread around the policy's path as the teachers sharpen."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ class GPS:
         config: hyperparameters.
         seed: seeds sampling, the dynamics prior and the policy.
         logger: receives the per-iteration metrics (optional).
-        policy_inputs: observation entries the global policy reads (None: all).
+        features: the global policy's observation features (None: the whole observation).
     """
 
     def __init__(
@@ -170,7 +174,7 @@ class GPS:
         config: GPSConfig,
         seed: int = 0,
         logger: Logger | None = None,
-        policy_inputs: Sequence[int] | None = None,
+        features: nn.Module | None = None,
     ) -> None:
         if not conditions:
             raise ValueError("GPS needs at least one condition (training goal)")
@@ -190,7 +194,7 @@ class GPS:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.rng.integers(2**31)))
             self.network = GaussianPolicy(
-                self.obs_size, self.act_size, config.hidden, config.init_action_std, policy_inputs
+                self.obs_size, self.act_size, config.hidden, config.init_action_std, features
             )
         self.optimizer = torch.optim.AdamW(
             self.network.mean.parameters(),
@@ -411,6 +415,7 @@ class GPS:
             steps=self.config.sstep_steps,
             batch_size=self.config.sstep_batch,
             generator=self.torch_generator,
+            min_std=self.config.policy_min_std,
         )
         return report.loss_after
 

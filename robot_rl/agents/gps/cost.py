@@ -165,25 +165,13 @@ class ReachingLayout:
 
     Attributes:
         offset: (start, stop) of the tip/flange - goal vector, m.
-        goal: (start, stop) of the absolute goal, m.
         scale: the reward's distance normalisation, m.
         effort_weight: the reward's weight on |a|².
     """
 
     offset: tuple[int, int]
-    goal: tuple[int, int]
     scale: float
     effort_weight: float
-
-    def goal_free_inputs(self, obs_size: int) -> tuple[int, ...]:
-        """Observation entries other than the absolute goal.
-
-        The goal is implied by the rest (forward kinematics of q minus the offset), so a
-        policy loses nothing without it, and trained on a handful of goals it cannot
-        memorise the conditions by their constant goal coordinates.
-        """
-        lo, hi = self.goal
-        return tuple(i for i in range(obs_size) if not lo <= i < hi)
 
 
 def reaching_layout(task: Task) -> ReachingLayout:
@@ -193,9 +181,9 @@ def reaching_layout(task: Task) -> ReachingLayout:
         ValueError: the task is not a reaching task GPS knows.
     """
     if isinstance(task, ReacherTwoLink):
-        return ReachingLayout(offset=(8, 10), goal=(6, 8), scale=0.1, effort_weight=0.01)
+        return ReachingLayout(offset=(8, 10), scale=0.1, effort_weight=0.01)
     if isinstance(task, ArmReach):
-        return ReachingLayout(offset=(20, 23), goal=(17, 20), scale=0.1, effort_weight=0.001)
+        return ReachingLayout(offset=(20, 23), scale=0.1, effort_weight=0.001)
     raise ValueError(
         f"GPS has no cost model for {type(task).__name__}; supported: ReacherTwoLink, ArmReach"
     )

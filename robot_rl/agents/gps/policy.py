@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from robot_rl.agents.gps.features import SelectFeatures, features_from_spec
 from robot_rl.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -28,28 +29,20 @@ CHECKPOINT_KIND = "gps_policy"
 class MeanNetwork(nn.Module):
     """Observation -> mean action: (B, obs_size) -> (B, act_size), unclipped.
 
-    The network reads the observation entries ``inputs`` (all by default), normalised.
+    ``features`` maps the observation to the network's inputs (see ``features.py``); the
+    inputs are normalised with statistics fixed at the first S-step.
     """
 
-    def __init__(
-        self,
-        obs_size: int,
-        act_size: int,
-        hidden: Sequence[int],
-        inputs: Sequence[int] | None = None,
-    ) -> None:
+    def __init__(self, features: nn.Module, act_size: int, hidden: Sequence[int]) -> None:
         super().__init__()
-        inputs = list(range(obs_size)) if inputs is None else list(inputs)
-        if not inputs or min(inputs) < 0 or max(inputs) >= obs_size:
-            raise ValueError(f"policy inputs {inputs} must index an observation of size {obs_size}")
-        self.register_buffer("inputs", torch.tensor(inputs, dtype=torch.long))
-        self.register_buffer("obs_mean", torch.zeros(len(inputs)))
-        self.register_buffer("obs_scale", torch.ones(len(inputs)))
-        self.body = mlp(len(inputs), act_size, hidden, nn.Tanh)
+        size = int(features.out_features)
+        self.features = features
+        self.register_buffer("input_mean", torch.zeros(size))
+        self.register_buffer("input_scale", torch.ones(size))
+        self.body = mlp(size, act_size, hidden, nn.Tanh)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.index_select(-1, self.inputs)
-        return self.body((x - self.obs_mean) / self.obs_scale)
+        return self.body((self.features(obs) - self.input_mean) / self.input_scale)
 
 
 class DeterministicPolicy(nn.Module):
@@ -71,7 +64,7 @@ class GaussianPolicy(nn.Module):
         act_size: action length.
         hidden: hidden layer widths of the mean network.
         init_std: initial action standard deviation, normalised action units.
-        inputs: observation entries the mean network reads (None: all).
+        features: observation -> network inputs (None: the whole observation).
     """
 
     def __init__(
@@ -80,14 +73,14 @@ class GaussianPolicy(nn.Module):
         act_size: int,
         hidden: Sequence[int],
         init_std: float = 0.3,
-        inputs: Sequence[int] | None = None,
+        features: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if init_std <= 0:
             raise ValueError(f"init_std must be positive, got {init_std}")
         self.obs_size, self.act_size, self.hidden = obs_size, act_size, tuple(hidden)
-        self.inputs = tuple(range(obs_size)) if inputs is None else tuple(int(i) for i in inputs)
-        self.mean = MeanNetwork(obs_size, act_size, hidden, self.inputs)
+        features = SelectFeatures(list(range(obs_size))) if features is None else features
+        self.mean = MeanNetwork(features, act_size, hidden)
         self.log_std = nn.Parameter(torch.full((act_size,), float(np.log(init_std))))
         self.register_buffer("normalised", torch.tensor(False))
 
@@ -101,10 +94,11 @@ class GaussianPolicy(nn.Module):
         return np.diag(np.exp(2.0 * self.log_std.detach().double().numpy()))
 
     def set_normalisation(self, obs: np.ndarray, min_scale: float = 1e-3) -> None:
-        """Fix the input normalisation to the mean and spread of ``obs`` (P, obs_size)."""
-        obs_t = torch.as_tensor(obs, dtype=torch.float32)[:, list(self.inputs)]
-        self.mean.obs_mean.copy_(obs_t.mean(0))
-        self.mean.obs_scale.copy_(obs_t.std(0).clamp_min(min_scale))
+        """Fix the input normalisation to the spread of the features of ``obs`` (P, obs_size)."""
+        with torch.no_grad():
+            x = self.mean.features(torch.as_tensor(obs, dtype=torch.float32))
+        self.mean.input_mean.copy_(x.mean(0))
+        self.mean.input_scale.copy_(x.std(0).clamp_min(min_scale))
         self.normalised.fill_(True)
 
     @torch.no_grad()
@@ -167,7 +161,7 @@ class GPSPolicy:
             "obs_size": net.obs_size,
             "act_size": net.act_size,
             "hidden": list(net.hidden),
-            "inputs": list(net.inputs),
+            "features": net.mean.features.spec,
             **(extra or {}),
         }
         return save_checkpoint(path, net.state_dict(), metadata)
@@ -186,7 +180,7 @@ class GPSPolicy:
                 metadata["obs_size"],
                 metadata["act_size"],
                 metadata["hidden"],
-                inputs=metadata["inputs"],
+                features=features_from_spec(metadata["features"]),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"checkpoint {path} has malformed GPS metadata: {err}") from err
