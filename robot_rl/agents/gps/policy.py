@@ -154,15 +154,15 @@ class GPSPolicy:
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
-        """Write the network and its sizes to a robot_rl checkpoint."""
+        """Write the network and its sizes (plus ``extra`` JSON metadata) to a checkpoint."""
         net = self.network
         metadata = {
+            **(extra or {}),
             "kind": CHECKPOINT_KIND,
             "obs_size": net.obs_size,
             "act_size": net.act_size,
             "hidden": list(net.hidden),
             "features": net.mean.features.spec,
-            **(extra or {}),
         }
         return save_checkpoint(path, net.state_dict(), metadata)
 
