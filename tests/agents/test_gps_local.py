@@ -194,3 +194,15 @@ def test_c_step_never_returns_a_nan_controller_on_indefinite_costs() -> None:
     assert np.isfinite(result.controller.K).all()
     assert np.isfinite(result.controller.covariance).all()
     assert result.eta_increases > 0
+
+
+def test_c_step_reports_an_unmet_kl_bound_and_returns_a_safe_controller() -> None:
+    """Two backward passes cannot bracket a tiny bound from a far warm start: the result says
+    so and falls back to a controller within the bound (here the reference itself)."""
+    rng = np.random.default_rng(6)
+    dynamics, cost = _lq_problem(rng)
+    reference = _reference(rng)
+    result = c_step(dynamics, cost, reference, kl_bound=1e-3, eta=1e-6, max_iterations=2)
+    assert result.status is CStepStatus.KL_NOT_MET
+    assert result.kl <= 1.1e-3
+    assert np.isfinite(result.controller.K).all()

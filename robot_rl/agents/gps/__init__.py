@@ -7,7 +7,7 @@ from predicted against actual improvement. The trained ``GPSPolicy`` satisfies t
 contract, saves through ``robot_rl.checkpoint`` and exports to TorchScript.
 """
 
-from robot_rl.agents.gps.algorithm import GPS, GPSConfig, IterationLog, StepRule
+from robot_rl.agents.gps.algorithm import GPS, GPSConfig, IterationLog, Sampling, StepRule
 from robot_rl.agents.gps.conditions import evaluate_on_goals, held_out_goals, spread_goals
 from robot_rl.agents.gps.cost import QuadraticCost, ReachingCost, reaching_cost
 from robot_rl.agents.gps.cstep import CStepResult, CStepStatus, c_step, kl_constrained_lqr
@@ -41,6 +41,7 @@ __all__ = [
     "QuadraticCost",
     "ReachingCost",
     "SStepReport",
+    "Sampling",
     "StepRule",
     "TrajectoryDistribution",
     "c_step",

@@ -3,7 +3,7 @@
 Each iteration:
 
 1. **Sample** N trajectories per condition (a training goal) from the global policy (on the
-   first iteration, from the initial linear-Gaussian controllers).
+   first iteration, and always in the off-policy variant, from the local controllers).
 2. **Fit** time-varying linear-Gaussian dynamics per condition, with the Gaussian-mixture prior
    over all recent samples, and a quadratic model of the cost around the samples.
 3. **Linearise** the global policy around each condition's samples: the reference ``p̄``.
@@ -55,19 +55,32 @@ class StepRule(enum.Enum):
     """Mean cost of the sampled trajectories."""
 
 
+class Sampling(enum.Enum):
+    """Which distribution the trajectories of an iteration are drawn from."""
+
+    POLICY = "policy"
+    """On-policy mirror-descent GPS: the global policy (the default)."""
+    LOCAL = "local"
+    """Off-policy mirror-descent GPS: the local controllers, which the C-step keeps close to
+    the policy (the variant of Montgomery & Levine 2016 for when running the policy early
+    is unsafe or it cannot yet act well anywhere)."""
+
+
 @dataclass(frozen=True)
 class GPSConfig:
     """Hyperparameters of mirror-descent GPS."""
 
-    samples_per_condition: int = 5
+    sampling: Sampling = Sampling.POLICY
+    """Sample from the global policy (on-policy MDGPS) or the local controllers."""
+    samples_per_condition: int = 8
     """Trajectories sampled per condition per iteration."""
     base_kl_step: float = 1.0
     """KL bound per time step at step multiplier 1, nats (ε = base_kl_step · mult · T)."""
-    min_step_mult: float = 0.01
+    min_step_mult: float = 0.5
     """Floor of the step multiplier."""
-    max_step_mult: float = 10.0
+    max_step_mult: float = 2.0
     """Ceiling of the step multiplier."""
-    step_rule: StepRule = StepRule.LAPLACE
+    step_rule: StepRule = StepRule.MONTE_CARLO
     """How actual improvement is measured for step-size adaptation."""
     init_action_std: float = 0.5
     """Standard deviation of the initial controllers' exploration, normalised action units."""
@@ -92,9 +105,9 @@ class GPSConfig:
     """Gradient steps per S-step."""
     sstep_batch: int = 256
     """Minibatch size of the S-step."""
-    sstep_history: int = 1
+    sstep_history: int = 3
     """Iterations of (state, teacher action) pairs the S-step trains on (1: this one only)."""
-    policy_min_std: float = 1e-3
+    policy_min_std: float = 0.1
     """Floor on the global policy's action standard deviation, normalised action units: it
     keeps the on-policy samples spread around the policy's path as the teachers sharpen."""
 
@@ -301,8 +314,9 @@ class GPS:
         cfg = self.config
         first = self.iteration_count == 0
         events: list[str] = []
+        local = first or cfg.sampling is Sampling.LOCAL
         samples = [
-            self._sample(cond, state.controller if first else None)
+            self._sample(cond, state.controller if local else None)
             for cond, state in zip(self.conditions, self.states, strict=True)
         ]
         self.prior.update(
