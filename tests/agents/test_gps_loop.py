@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import robot_rl
-from robot_rl.agents.gps import GPS, Features, GPSConfig, make_features, reaching_cost
+from robot_rl.agents.gps import GPS, Features, GPSConfig, Sampling, make_features, reaching_cost
 
 GOALS = [np.array([0.12, 0.06]), np.array([-0.05, 0.15])]
 CONFIG = GPSConfig(samples_per_condition=5, sstep_steps=300, hidden=(32, 32))
@@ -20,8 +20,10 @@ def _gps(seed: int = 0, config: GPSConfig = CONFIG) -> GPS:
     return GPS(env, GOALS, reaching_cost(env.task), config, seed=seed, features=features)
 
 
-def test_gps_lowers_the_reacher_cost_over_a_few_iterations() -> None:
-    gps = _gps()
+@pytest.mark.slow
+@pytest.mark.parametrize("sampling", [Sampling.POLICY, Sampling.LOCAL])
+def test_gps_lowers_the_reacher_cost_over_a_few_iterations(sampling: Sampling) -> None:
+    gps = _gps(config=dataclasses.replace(CONFIG, sampling=sampling))
     history = gps.train(5)
     first, last = np.mean(history[0].sample_cost), np.mean(history[-1].sample_cost)
     assert last < 0.5 * first

@@ -35,7 +35,7 @@ class GaussianMixture:
         D = data.shape[1]
         chol = np.linalg.cholesky(self.covariances)  # (K, D, D)
         diff = data[None, :, :] - self.means[:, None, :]  # (K, P, D)
-        solved = np.linalg.solve(chol, np.swapaxes(diff, 1, 2))  # (K, D, P)
+        solved = np.linalg.inv(chol) @ np.swapaxes(diff, 1, 2)  # (K, D, P), batched BLAS
         maha = (solved * solved).sum(1)  # (K, P)
         logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(-1)  # (K,)
         log_pdf = -0.5 * (maha + logdet[:, None] + D * np.log(2.0 * np.pi))
@@ -104,7 +104,8 @@ class GaussianMixture:
         counts = resp.sum(0) + 1e-10  # (K,)
         means = (resp.T @ data) / counts[:, None]
         diff = data[None, :, :] - means[:, None, :]  # (K, P, D)
-        cov = np.einsum("pk,kpi,kpj->kij", resp, diff, diff) / counts[:, None, None]
+        weighted = diff * resp.T[:, :, None]
+        cov = (np.swapaxes(weighted, 1, 2) @ diff) / counts[:, None, None]
         cov = 0.5 * (cov + np.swapaxes(cov, 1, 2)) + regularization * np.eye(D)
         log_weights = np.log(counts / counts.sum())
         return cls(log_weights, means, cov)
