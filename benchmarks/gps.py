@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -179,7 +180,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load_before = machine_summary()
     names = args.only or list(EXPERIMENTS)
-    results = [run(EXPERIMENTS[name]) for name in names]
+    with threadpool_limits(args.threads):  # multithreaded BLAS on a shared machine: 20x slower
+        results = [run(EXPERIMENTS[name]) for name in names]
     text = report(results, load_before)
     print(text)
     if not args.only:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import tyro
+from threadpoolctl import threadpool_limits
 
 import robot_rl
 from robot_rl.agents.gps import GPS, Features, GPSConfig, make_features, reaching_cost
@@ -57,7 +58,7 @@ class Args:
     log: tuple[LogFormat, ...] = (LogFormat.STDOUT, LogFormat.CSV)
     """Metric outputs."""
     threads: int = 1
-    """Torch intra-op threads."""
+    """Torch intra-op and BLAS threads (one avoids oversubscribing a shared machine)."""
     gps: GPSConfig = field(default_factory=GPSConfig)
     cost: CostArgs = field(default_factory=CostArgs)
 
@@ -65,6 +66,11 @@ class Args:
 def main(argv: Sequence[str], prog: str) -> int:
     args = tyro.cli(Args, args=list(argv), prog=prog)
     torch.set_num_threads(args.threads)
+    with threadpool_limits(args.threads):
+        return train(args)
+
+
+def train(args: Args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", args.env.split("/")[-1])
     run_dir = args.run_dir or Path("runs") / f"gps-{name}-s{args.seed}"

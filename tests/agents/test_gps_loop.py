@@ -6,9 +6,18 @@ import dataclasses
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import robot_rl
 from robot_rl.agents.gps import GPS, Features, GPSConfig, Sampling, make_features, reaching_cost
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Multithreaded BLAS on a busy machine makes the mixture fits many times slower."""
+    with threadpool_limits(1):
+        yield
+
 
 GOALS = [np.array([0.12, 0.06]), np.array([-0.05, 0.15])]
 CONFIG = GPSConfig(samples_per_condition=5, sstep_steps=300, hidden=(32, 32))
@@ -20,7 +29,6 @@ def _gps(seed: int = 0, config: GPSConfig = CONFIG) -> GPS:
     return GPS(env, GOALS, reaching_cost(env.task), config, seed=seed, features=features)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sampling", [Sampling.POLICY, Sampling.LOCAL])
 def test_gps_lowers_the_reacher_cost_over_a_few_iterations(sampling: Sampling) -> None:
     gps = _gps(config=dataclasses.replace(CONFIG, sampling=sampling))

@@ -41,6 +41,7 @@ from robot_rl.agents.gps.linear_gaussian import (
 )
 from robot_rl.agents.gps.policy import GaussianPolicy, GPSPolicy
 from robot_rl.agents.gps.sstep import s_step
+from robot_rl.envs.env import RobotEnv
 from robot_rl.logger import Logger
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,28 @@ class GPSConfig:
     policy_min_std: float = 0.1
     """Floor on the global policy's action standard deviation, normalised action units: it
     keeps the on-policy samples spread around the policy's path as the teachers sharpen."""
+
+    def __post_init__(self) -> None:
+        if self.samples_per_condition < 2:
+            raise ValueError("samples_per_condition must be >= 2 to fit dynamics")
+        if not self.base_kl_step > 0:
+            raise ValueError(f"base_kl_step must be positive, got {self.base_kl_step}")
+        if not 0 < self.min_step_mult <= self.max_step_mult:
+            raise ValueError("need 0 < min_step_mult <= max_step_mult")
+        positive = ("init_action_std", "prior_strength", "policy_lr", "policy_min_std")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in (
+            "prior_trajectories",
+            "prior_components",
+            "prior_points_per_component",
+            "sstep_steps",
+            "sstep_batch",
+            "sstep_history",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -181,7 +204,7 @@ class GPS:
 
     def __init__(
         self,
-        env,
+        env: RobotEnv,
         conditions: Sequence[np.ndarray],
         cost: ReachingCost,
         config: GPSConfig,
@@ -191,8 +214,8 @@ class GPS:
     ) -> None:
         if not conditions:
             raise ValueError("GPS needs at least one condition (training goal)")
-        if config.samples_per_condition < 2:
-            raise ValueError("samples_per_condition must be >= 2 to fit dynamics")
+        if env.max_episode_steps is None:
+            raise ValueError("GPS needs fixed-length episodes; the env has no time limit")
         self.env = env
         self.conditions = [Condition(np.asarray(c, dtype=np.float64)) for c in conditions]
         self.cost = cost
@@ -202,8 +225,9 @@ class GPS:
         self.horizon = int(env.max_episode_steps)
         self.obs_size = int(env.observation_space.shape[0])
         self.act_size = int(env.action_space.shape[0])
-        torch_gen = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
-        self.torch_generator = torch_gen
+        self.torch_generator = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
+        # Layer initialisation draws from torch's global generator: fork it so the caller's
+        # stream is untouched and the weights depend only on ``seed``.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.rng.integers(2**31)))
             self.network = GaussianPolicy(

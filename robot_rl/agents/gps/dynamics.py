@@ -65,7 +65,7 @@ class DynamicsPrior:
         self._trajectories.extend(transitions(X, U))
         data = np.concatenate(list(self._trajectories), axis=0)
         components = max(1, min(self.max_components, data.shape[0] // self.points_per_component))
-        self.gmm = GaussianMixture.fit(data, components, self.rng)
+        self.gmm = GaussianMixture.fit(data, components, self.rng, init=self.gmm)
 
     def moments(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Prior mean (2n + m,) and covariance for transitions near ``points`` (N, 2n + m)."""
