@@ -46,6 +46,10 @@ from robot_rl.logger import Logger
 
 log = logging.getLogger(__name__)
 
+COST_RISE_REPORTED = 1.2
+"""A condition's sample cost rising by more than this factor is written to the iteration log
+(smaller rises are sampling noise; they still shrink the step through the step rule)."""
+
 
 class StepRule(enum.Enum):
     """How the actual improvement of a condition is measured for step-size adaptation."""
@@ -375,7 +379,7 @@ class GPS:
                     self._shrink(state)
                 else:
                     ratio = self._adapt_step(state, dyn, qcost, reference, sample_costs[m])
-                    if sample_costs[m] > state.sample_cost:
+                    if sample_costs[m] > COST_RISE_REPORTED * state.sample_cost:
                         events.append(
                             f"condition {m}: cost rose {state.sample_cost:.3g} -> "
                             f"{sample_costs[m]:.3g}; step x{ratio:.2g}"

@@ -7,6 +7,7 @@ covariance is state-independent and set in closed form by the S-step.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -195,6 +196,8 @@ class GPSPolicy:
         TorchScript (loadable with ``torch.jit.load`` and no robot_rl installed)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        scripted = torch.jit.script(DeterministicPolicy(self.network.mean).eval())
+        module = DeterministicPolicy(copy.deepcopy(self.network.mean)).eval()
+        module.requires_grad_(False)
+        scripted = torch.jit.script(module)
         scripted.save(str(path))
         return path
