@@ -53,12 +53,13 @@ class Experiment:
     success_target: float
     randomization: bool = False
     eval_goals: int = 50
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)
 
 
 @dataclass
 class Result:
     experiment: Experiment
+    seed: int
     curve: list[tuple[int, float]]  # (env steps, held-out success) after each iteration
     train_success: float
     held_out_success: float
@@ -68,26 +69,26 @@ class Result:
 
 
 REACHER = GPSConfig()
-ARM = GPSConfig(samples_per_condition=6)
+ARM = GPSConfig(samples_per_condition=6, base_kl_step=1.0)
 EXPERIMENTS = {
-    "reacher": Experiment("reacher", "robot_rl/ReacherTwoLink-v0", 4, 16, REACHER, 0.9),
+    "reacher": Experiment(
+        "reacher", "robot_rl/ReacherTwoLink-v0", 4, 20, REACHER, 0.9, seeds=(0, 1, 2)
+    ),
     "arm": Experiment("arm", "robot_rl/ArmReach-v0", 6, 12, ARM, 0.9, eval_goals=30),
     "randomized": Experiment(
-        "randomized", "robot_rl/ReacherTwoLink-v0", 4, 16, REACHER, 0.9, randomization=True
+        "randomized", "robot_rl/ReacherTwoLink-v0", 4, 20, REACHER, 0.9, randomization=True
     ),
 }
 
 
-def run(exp: Experiment) -> Result:
+def run(exp: Experiment, seed: int) -> Result:
     start = time.perf_counter()
     make = lambda: robot_rl.make(exp.env_id, randomization=exp.randomization or None)  # noqa: E731
     env, eval_env = make(), make()
-    train_goals = spread_goals(env.task, exp.goals, np.random.default_rng(exp.seed))
-    test_goals = held_out_goals(env.task, exp.eval_goals, np.random.default_rng(exp.seed + 10_000))
+    train_goals = spread_goals(env.task, exp.goals, np.random.default_rng(seed))
+    test_goals = held_out_goals(env.task, exp.eval_goals, np.random.default_rng(seed + 10_000))
     features = make_features(Features.BASE_FRAME, env.task, env.observation_space.shape[0])
-    gps = GPS(
-        env, train_goals, reaching_cost(env.task), exp.config, seed=exp.seed, features=features
-    )
+    gps = GPS(env, train_goals, reaching_cost(env.task), exp.config, seed=seed, features=features)
     curve: list[tuple[int, float]] = []
     steps_to_target = None
     events = 0
@@ -97,18 +98,18 @@ def run(exp: Experiment) -> Result:
         # Unseen parameter draws: the eval env's resets draw fresh parameters from seeds the
         # training env never used.
         held = evaluate_on_goals(
-            eval_env, gps.deterministic_policy(), test_goals, seed=exp.seed + 20_000
+            eval_env, gps.deterministic_policy(), test_goals, seed=seed + 20_000
         )
         curve.append((gps.env_steps, held.success_rate))
         print(
-            f"[{exp.name}] iteration {entry.iteration}: {gps.env_steps} env steps, "
+            f"[{exp.name} seed {seed}] iteration {entry.iteration}: {gps.env_steps} env steps, "
             f"sample cost {np.mean(entry.sample_cost):.1f}, held-out success {held.success_rate:.2f}",
             flush=True,
         )
         if steps_to_target is None and held.success_rate >= exp.success_target:
             steps_to_target = gps.env_steps
     policy = gps.deterministic_policy()
-    train = evaluate_on_goals(eval_env, policy, train_goals, seed=exp.seed + 30_000)
+    train = evaluate_on_goals(eval_env, policy, train_goals, seed=seed + 30_000)
     return Result(
         exp,
         curve,
@@ -127,6 +128,7 @@ def report(results: list[Result], load_before: str) -> str:
         rows.append(
             [
                 e.name,
+                r.seed,
                 e.env_id.split("/")[-1] + (" (randomized)" if e.randomization else ""),
                 e.goals,
                 e.eval_goals,
@@ -144,6 +146,7 @@ def report(results: list[Result], load_before: str) -> str:
     table = markdown_table(
         [
             "run",
+            "seed",
             "env",
             "training goals",
             "held-out goals",
@@ -158,12 +161,14 @@ def report(results: list[Result], load_before: str) -> str:
         rows,
     )
     curves = "\n".join(
-        f"- {r.experiment.name}: " + ", ".join(f"{s}:{p:.0%}" for s, p in r.curve) for r in results
+        f"- {r.experiment.name}, seed {r.seed}: " + ", ".join(f"{s}:{p:.0%}" for s, p in r.curve)
+        for r in results
     )
     return (
         "## Guided policy search (`benchmarks/gps.py`)\n\n"
         f"Machine before: {load_before}\n\nMachine after: {machine_summary()}\n\n"
-        "Mirror-descent GPS, policy on base-frame features, seed 0. Held-out goals come from the "
+        "Mirror-descent GPS, policy on base-frame features; the seed picks the training goals "
+        "(spread over the goal space), the held-out goals and every random draw. Held-out goals come from the "
         "task's goal distribution (seeded, disjoint from the training goals); success is the "
         "task's (reacher 2 cm, arm 3 cm) at the last step of a deterministic episode. The "
         "randomized run trains with the env's default domain randomization and evaluates on "
@@ -181,7 +186,9 @@ def main() -> None:
     load_before = machine_summary()
     names = args.only or list(EXPERIMENTS)
     with threadpool_limits(args.threads):  # multithreaded BLAS on a shared machine: 20x slower
-        results = [run(EXPERIMENTS[name]) for name in names]
+        results = [
+            run(EXPERIMENTS[name], seed) for name in names for seed in EXPERIMENTS[name].seeds
+        ]
     text = report(results, load_before)
     print(text)
     if not args.only:

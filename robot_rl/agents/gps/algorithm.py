@@ -79,7 +79,7 @@ class GPSConfig:
     """Sample from the global policy (on-policy MDGPS) or the local controllers."""
     samples_per_condition: int = 8
     """Trajectories sampled per condition per iteration."""
-    base_kl_step: float = 1.0
+    base_kl_step: float = 2.0
     """KL bound per time step at step multiplier 1, nats (ε = base_kl_step · mult · T)."""
     min_step_mult: float = 0.5
     """Floor of the step multiplier."""

@@ -16,8 +16,8 @@ from robot_rl.types import Policy
 def spread_goals(task: Task, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     """``count`` goals that cover the task's goal space evenly (a stratified design).
 
-    - Two-link reacher: one goal per equal angular sector, at radii spread over the reachable
-      annulus (a random permutation, and a random offset of the sectors).
+    - Two-link reacher: one goal per equal angular sector (with a random offset), at the
+      centres of equal radial strata of the goal annulus (in a random order).
     - 7-DoF arm: a Latin-hypercube sample of the target box.
 
     Raises:
@@ -28,7 +28,7 @@ def spread_goals(task: Task, count: int, rng: np.random.Generator) -> list[np.nd
     strata = (np.arange(count) + rng.uniform(0.2, 0.8, count)) / count
     if isinstance(task, ReacherTwoLink):
         lo, hi = task.goal_radius
-        radii = lo + 0.1 * (hi - lo) + 0.8 * (hi - lo) * rng.permutation(strata)
+        radii = lo + (hi - lo) * rng.permutation((np.arange(count) + 0.5) / count)
         angles = 2.0 * np.pi * np.arange(count) / count + rng.uniform(0.0, 2.0 * np.pi)
         return [
             np.array([r * np.cos(a), r * np.sin(a)]) for r, a in zip(radii, angles, strict=True)
