@@ -7,7 +7,9 @@ distribution (never the training goals):
 1. two-link reacher, 4 training goals: held-out success within 2 cm (target >= 90 %);
 2. KUKA iiwa reach, several training targets: held-out success within 3 cm;
 3. the reacher trained with domain randomization on, evaluated on unseen parameter draws;
-4. sample efficiency: env steps until the held-out success first reaches the target.
+4. sample efficiency: env steps until the held-out success first reaches the target, and with
+   ``--sac-budget N`` (needs the SAC agent, ``robot_rl.agents.sac``) the env steps SAC takes to
+   the same held-out success on the same task, goals and seed (evaluated every 5000 steps).
 
 Evaluation episodes are not counted as training samples for either algorithm.
 
@@ -122,7 +124,37 @@ def run(exp: Experiment, seed: int) -> Result:
     )
 
 
-def report(results: list[Result], load_before: str) -> str:
+def sac_steps_to_target(exp: Experiment, seed: int, budget: int) -> tuple[int | None, float, float]:
+    """SAC on the same env and held-out goals: (env steps to the target or None, best held-out
+    success, wall seconds)."""
+    from robot_rl.agents.sac import SAC, SACConfig, TrainConfig, Trainer
+
+    test_goals = held_out_goals(
+        robot_rl.make(exp.env_id).task, exp.eval_goals, np.random.default_rng(seed + 10_000)
+    )
+
+    class HeldOutTrainer(Trainer):
+        def evaluate(self):  # the same held-out goals and reset seeds as GPS
+            result = evaluate_on_goals(
+                self.eval_env, self.agent.policy(), test_goals, seed + 20_000
+            )
+            self.evaluations.append((self.counters.env_steps, result))
+            self.logger.record("eval/success", result.success_rate)
+            return result
+
+    start = time.perf_counter()
+    make = lambda: robot_rl.make(exp.env_id, randomization=exp.randomization or None)  # noqa: E731
+    env = make()
+    config = TrainConfig(total_steps=budget, eval_every=5000, seed=seed)
+    agent = SAC(env.observation_space.shape[0], env.action_space.shape[0], SACConfig(), seed=seed)
+    trainer = HeldOutTrainer(agent, [env], config, exp.env_id, eval_env=make())
+    trainer.train(desc=f"sac {exp.name}")
+    reached = [steps for steps, ev in trainer.evaluations if ev.success_rate >= exp.success_target]
+    best = max(ev.success_rate for _, ev in trainer.evaluations)
+    return (reached[0] if reached else None), best, time.perf_counter() - start
+
+
+def report(results: list[Result], load_before: str, sac: list[str]) -> str:
     rows = []
     for r in results:
         e = r.experiment
@@ -175,6 +207,7 @@ def report(results: list[Result], load_before: str) -> str:
         "randomized run trains with the env's default domain randomization and evaluates on "
         "parameter draws the training never saw.\n\n"
         f"{table}\n\nHeld-out success after each iteration (env steps: success):\n\n{curves}\n"
+        + ("\n" + "\n".join(sac) + "\n" if sac else "")
     )
 
 
@@ -182,6 +215,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(EXPERIMENTS), action="append")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--sac-budget", type=int, default=0, help="also run SAC for up to this many env steps"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load_before = machine_summary()
@@ -190,7 +226,23 @@ def main() -> None:
         results = [
             run(EXPERIMENTS[name], seed) for name in names for seed in EXPERIMENTS[name].seeds
         ]
-    text = report(results, load_before)
+    sac_lines = []
+    if args.sac_budget:
+        for r in results:
+            if r.experiment.randomization:
+                continue
+            with threadpool_limits(args.threads):
+                steps, best, wall = sac_steps_to_target(r.experiment, r.seed, args.sac_budget)
+            gps_steps = r.steps_to_target
+            ratio = f"{steps / gps_steps:.1f}x" if steps and gps_steps else "n/a"
+            sac_lines.append(
+                f"- SAC on {r.experiment.name}, seed {r.seed}: env steps to "
+                f"{r.experiment.success_target:.0%} held-out success "
+                f"{steps if steps else f'not reached in {args.sac_budget}'} (best {best:.0%}, "
+                f"{wall:.0f} s); GPS {gps_steps}; SAC/GPS {ratio}"
+            )
+            print(sac_lines[-1], flush=True)
+    text = report(results, load_before, sac_lines)
     print(text)
     if not args.only:
         write_section("gps", text)
