@@ -62,7 +62,8 @@ class Experiment:
 class Result:
     experiment: Experiment
     seed: int
-    curve: list[tuple[int, float]]  # (env steps, held-out success) after each iteration
+    curve: list[tuple[int, float]]  # (env steps, held-out success of best_policy) per iteration
+    latest_curve: list[float]  # held-out success of the latest policy per iteration
     train_success: float
     held_out_success: float
     steps_to_target: int | None
@@ -74,7 +75,7 @@ REACHER = GPSConfig()
 ARM = GPSConfig(samples_per_condition=6, base_kl_step=1.0)
 EXPERIMENTS = {
     "reacher": Experiment(
-        "reacher", "robot_rl/ReacherTwoLink-v0", 4, 20, REACHER, 0.9, seeds=(0, 1)
+        "reacher", "robot_rl/ReacherTwoLink-v0", 4, 20, REACHER, 0.9, seeds=(0, 1, 2)
     ),
     "arm": Experiment("arm", "robot_rl/ArmReach-v0", 6, 12, ARM, 0.9, eval_goals=30),
     "randomized": Experiment(
@@ -92,6 +93,7 @@ def run(exp: Experiment, seed: int) -> Result:
     features = make_features(Features.BASE_FRAME, env.task, env.observation_space.shape[0])
     gps = GPS(env, train_goals, reaching_cost(env.task), exp.config, seed=seed, features=features)
     curve: list[tuple[int, float]] = []
+    latest_curve: list[float] = []
     steps_to_target = None
     events = 0
     for _ in range(exp.iterations):
@@ -99,23 +101,27 @@ def run(exp: Experiment, seed: int) -> Result:
         events += len(entry.events)
         # Unseen parameter draws: the eval env's resets draw fresh parameters from seeds the
         # training env never used.
-        held = evaluate_on_goals(
+        held = evaluate_on_goals(eval_env, gps.best_policy(), test_goals, seed=seed + 20_000)
+        latest = evaluate_on_goals(
             eval_env, gps.deterministic_policy(), test_goals, seed=seed + 20_000
         )
         curve.append((gps.env_steps, held.success_rate))
+        latest_curve.append(latest.success_rate)
         print(
             f"[{exp.name} seed {seed}] iteration {entry.iteration}: {gps.env_steps} env steps, "
-            f"sample cost {np.mean(entry.sample_cost):.1f}, held-out success {held.success_rate:.2f}",
+            f"sample cost {np.mean(entry.sample_cost):.1f}, held-out success {held.success_rate:.2f} "
+            f"(latest policy {latest.success_rate:.2f})",
             flush=True,
         )
         if steps_to_target is None and held.success_rate >= exp.success_target:
             steps_to_target = gps.env_steps
-    policy = gps.deterministic_policy()
+    policy = gps.best_policy()
     train = evaluate_on_goals(eval_env, policy, train_goals, seed=seed + 30_000)
     return Result(
         experiment=exp,
         seed=seed,
         curve=curve,
+        latest_curve=latest_curve,
         train_success=train.success_rate,
         held_out_success=curve[-1][1],
         steps_to_target=steps_to_target,
@@ -194,7 +200,10 @@ def report(results: list[Result], load_before: str, sac: list[str]) -> str:
         rows,
     )
     curves = "\n".join(
-        f"- {r.experiment.name}, seed {r.seed}: " + ", ".join(f"{s}:{p:.0%}" for s, p in r.curve)
+        f"- {r.experiment.name}, seed {r.seed}: "
+        + ", ".join(
+            f"{s}:{p:.0%}/{q:.0%}" for (s, p), q in zip(r.curve, r.latest_curve, strict=True)
+        )
         for r in results
     )
     return (
@@ -204,9 +213,12 @@ def report(results: list[Result], load_before: str, sac: list[str]) -> str:
         "(spread over the goal space), the held-out goals and every random draw. Held-out goals come from the "
         "task's goal distribution (seeded, disjoint from the training goals); success is the "
         "task's (reacher 2 cm, arm 3 cm) at the last step of a deterministic episode. The "
+        "policy reported is `GPS.best_policy()`: the iterate whose own training samples had the "
+        "lowest mean cost (no evaluation data is used to choose it); the curves also show the "
+        "latest iterate. The "
         "randomized run trains with the env's default domain randomization and evaluates on "
         "parameter draws the training never saw.\n\n"
-        f"{table}\n\nHeld-out success after each iteration (env steps: success):\n\n{curves}\n"
+        f"{table}\n\nHeld-out success after each iteration (env steps: selected policy / latest policy):\n\n{curves}\n"
         + ("\n" + "\n".join(sac) + "\n" if sac else "")
     )
 

@@ -90,7 +90,7 @@ def train(args: Args) -> int:
         gps.iteration()
     logger.close()
 
-    policy = gps.deterministic_policy()
+    policy = gps.best_policy()
     eval_env = robot_rl.make(args.env, engine=args.engine, randomization=args.randomization or None)
     held = evaluate_on_goals(eval_env, policy, test_goals, seed=args.seed + 20_000)
     train = evaluate_on_goals(eval_env, policy, train_goals, seed=args.seed + 30_000)

@@ -9,7 +9,15 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import robot_rl
-from robot_rl.agents.gps import GPS, Features, GPSConfig, Sampling, make_features, reaching_cost
+from robot_rl.agents.gps import (
+    GPS,
+    Features,
+    GPSConfig,
+    Sampling,
+    make_features,
+    reaching_cost,
+    spread_goals,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +94,39 @@ def test_gps_rejects_bad_setups() -> None:
         )
     with pytest.raises(ValueError, match="no cost model"):
         reaching_cost(robot_rl.make("robot_rl/PendulumSwingup-v0").task)
+
+
+@pytest.mark.parametrize("env_id", ["robot_rl/ReacherTwoLink-v0", "robot_rl/ArmReach-v0"])
+def test_spread_goals_are_valid_task_states_and_seeded(env_id: str) -> None:
+    task = robot_rl.make(env_id).task
+    goals = spread_goals(task, 6, np.random.default_rng(4))
+    again = spread_goals(task, 6, np.random.default_rng(4))
+    assert len(goals) == 6
+    for goal, same in zip(goals, again, strict=True):
+        task.check_task_state(goal)
+        np.testing.assert_array_equal(goal, same)
+    with pytest.raises(ValueError, match="at least one"):
+        spread_goals(task, 0, np.random.default_rng(0))
+
+
+def test_reacher_goals_put_small_radii_in_front_of_the_start_pose() -> None:
+    goals = spread_goals(
+        robot_rl.make("robot_rl/ReacherTwoLink-v0").task, 4, np.random.default_rng(0)
+    )
+    radius = [float(np.linalg.norm(g)) for g in goals]
+    bearing = [abs(float(np.arctan2(g[1], g[0]))) for g in goals]
+    assert [radius[i] for i in np.argsort(bearing)] == sorted(radius)
+
+
+def test_best_policy_is_the_iterate_with_the_cheapest_own_samples() -> None:
+    gps = _gps(config=dataclasses.replace(CONFIG, sstep_steps=20))
+    first = gps.iteration()  # sampled by the initial controllers: no policy to select yet
+    assert gps.best_sample_cost == float("inf")
+    second = gps.iteration()  # sampled by the policy, which the S-step then changed
+    assert gps.best_sample_cost == pytest.approx(np.mean(second.sample_cost))
+    assert first.iteration == 1
+    obs = np.linspace(-0.5, 0.5, 10).astype(np.float32)
+    best, latest = gps.best_policy(), gps.deterministic_policy()
+    assert not np.allclose(best.act(obs), latest.act(obs))
+    gps.network.mean.body[0].weight.data.zero_()  # the selected policy is a copy
+    assert not np.allclose(best.act(obs), gps.deterministic_policy().act(obs))

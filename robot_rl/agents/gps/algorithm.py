@@ -19,6 +19,7 @@ that fails outright keeps the reference controller, so no controller is ever NaN
 
 from __future__ import annotations
 
+import copy
 import enum
 import logging
 import math
@@ -261,6 +262,9 @@ class GPS:
         self._sstep_data: deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = deque(
             maxlen=config.sstep_history
         )
+        # The policy whose own samples had the lowest mean cost so far (training data only).
+        self.best_sample_cost = math.inf
+        self._best_state: dict[str, torch.Tensor] | None = None
 
     # -- sampling ---------------------------------------------------------------------------
     def _sample(self, condition: Condition, controller: LinearGaussianController | None) -> Samples:
@@ -364,6 +368,11 @@ class GPS:
                 self._shrink(self.states[m])
             fits.append((dyn, self.cost.quadratize(s.X, s.U)))
         sample_costs = [float(self.cost.evaluate(s.X, s.U).sum(1).mean()) for s in samples]
+        mean_cost = float(np.mean(sample_costs))
+        if not local and mean_cost < self.best_sample_cost:
+            # These samples came from the current policy: remember it before the S-step moves it.
+            self.best_sample_cost = mean_cost
+            self._best_state = copy.deepcopy(self.network.state_dict())
 
         if first:
             # Let the policy catch up with the initial controllers before linearising it.
@@ -487,5 +496,18 @@ class GPS:
         return [self.iteration() for _ in range(iterations)]
 
     def deterministic_policy(self) -> GPSPolicy:
-        """The global policy acting with its mean (for evaluation and deployment)."""
+        """The current global policy acting with its mean."""
         return GPSPolicy(self.network, deterministic=True)
+
+    def best_policy(self) -> GPSPolicy:
+        """The global policy whose on-policy samples had the lowest mean cost, acting with its
+        mean (a copy; the current policy when none was sampled yet, e.g. off-policy GPS).
+
+        Mirror-descent GPS does not improve monotonically: once the teachers sharpen, an
+        S-step can make the policy worse, and its next samples show it. Selecting on the
+        training samples' cost uses no evaluation data.
+        """
+        network = copy.deepcopy(self.network)
+        if self._best_state is not None:
+            network.load_state_dict(self._best_state)
+        return GPSPolicy(network, deterministic=True)

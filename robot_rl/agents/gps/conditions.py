@@ -17,7 +17,8 @@ def spread_goals(task: Task, count: int, rng: np.random.Generator) -> list[np.nd
     """``count`` goals that cover the task's goal space evenly (a stratified design).
 
     - Two-link reacher: one goal per equal angular sector (with a random offset), at the
-      centres of equal radial strata of the goal annulus (in a random order).
+      centres of equal radial strata of the goal annulus, the smaller radii in front of the
+      start pose (see the comment below).
     - 7-DoF arm: a Latin-hypercube sample of the target box.
 
     Raises:
@@ -28,8 +29,13 @@ def spread_goals(task: Task, count: int, rng: np.random.Generator) -> list[np.nd
     strata = (np.arange(count) + rng.uniform(0.2, 0.8, count)) / count
     if isinstance(task, ReacherTwoLink):
         lo, hi = task.goal_radius
-        radii = lo + (hi - lo) * rng.permutation((np.arange(count) + 0.5) / count)
         angles = 2.0 * np.pi * np.arange(count) / count + rng.uniform(0.0, 2.0 * np.pi)
+        angles = np.arctan2(np.sin(angles), np.cos(angles))
+        # The arm starts stretched along +x. For a goal behind it at a small radius, folding
+        # the elbow is a local minimum of the reaching cost that the local trajectory
+        # optimiser does not leave, so the small radii go to the goals in front.
+        radii = np.empty(count)
+        radii[np.argsort(np.abs(angles))] = lo + (hi - lo) * (np.arange(count) + 0.5) / count
         return [
             np.array([r * np.cos(a), r * np.sin(a)]) for r, a in zip(radii, angles, strict=True)
         ]
