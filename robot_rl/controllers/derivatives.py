@@ -17,10 +17,15 @@ along a trajectory in one call, and rolls out the closed-loop line-search candid
 from __future__ import annotations
 
 import abc
+import copy
 import enum
+from collections.abc import Callable
+from typing import Any
 
 import casadi as ca
+import mujoco
 import numpy as np
+from mujoco import rollout as mj_rollout
 
 from robot_rl.controllers.compiled import CompiledFunction, dense_function
 
@@ -250,8 +255,205 @@ class MujocoJacobian(enum.Enum):
     WHOLE_STEP = "whole_step"
 
 
+_FULL_PHYSICS = mujoco.mjtState.mjSTATE_FULLPHYSICS
+
+
+class MujocoDynamics(DifferentiableDynamics):
+    """The MuJoCo simulator as a planning model: one step is one env action, ``substeps``
+    physics steps with the control held.
+
+    The planning state is (qpos, qvel), (2 nv,), and the control is MuJoCo's ``ctrl``
+    (physical units). The model and data are this object's own: planning never touches an
+    env's simulator state. Only robots whose qpos and qvel have the same size (hinge and
+    slide joints, no free or ball joints) and without actuator activations are supported.
+
+    Args:
+        model: the MjModel to plan with; it is copied.
+        substeps: physics steps per control step.
+        jacobian: how a control step is differentiated (``MujocoJacobian``).
+        eps: finite-difference perturbation (states and controls).
+        centered: central instead of forward differences (twice the rollouts).
+    """
+
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        substeps: int,
+        jacobian: MujocoJacobian = MujocoJacobian.WHOLE_STEP,
+        eps: float = 1e-6,
+        centered: bool = False,
+    ) -> None:
+        if model.nq != model.nv or model.na != 0:
+            raise ValueError(
+                "MujocoDynamics needs nq == nv and no actuator activations "
+                f"(got nq={model.nq}, nv={model.nv}, na={model.na})"
+            )
+        if substeps < 1:
+            raise ValueError(f"substeps must be >= 1, got {substeps}")
+        if not (np.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps must be finite and > 0, got {eps}")
+        self.model = copy.deepcopy(model)
+        self.data = mujoco.MjData(self.model)
+        self.substeps, self.jacobian, self.eps, self.centered = substeps, jacobian, eps, centered
+        self.nv = self.model.nv
+        self.state_size, self.action_size = 2 * self.nv, self.model.nu
+        self._nstate = mujoco.mj_stateSize(self.model, _FULL_PHYSICS)
+
+    @classmethod
+    def from_env(cls, env: Any, nominal: bool = True, **kwargs: Any) -> MujocoDynamics:
+        """The simulator of a MuJoCo ``RobotEnv``: at the robot's nominal (default) physical
+        parameters, or (``nominal=False``) at the parameters the env has now."""
+        env = env.unwrapped
+        if nominal:
+            from robot_rl.envs.physics.mujoco import MuJoCoPhysics
+
+            model = MuJoCoPhysics(env.task.robot, env.task.markers).model
+        else:
+            model = env.physics.model
+        return cls(model, env.substeps, **kwargs)
+
+    # -- state <-> MuJoCo ----------------------------------------------------------------------
+    def _full_states(self, states: np.ndarray) -> np.ndarray:
+        """(B, 2 nv) planning states -> (B, nstate) full physics states at time 0."""
+        full = np.zeros((states.shape[0], self._nstate))
+        full[:, 1 : 1 + 2 * self.nv] = states
+        return full
+
+    def _load(self, state: np.ndarray, control: np.ndarray) -> None:
+        d = self.data
+        mujoco.mj_resetData(self.model, d)
+        d.qpos[:] = state[: self.nv]
+        d.qvel[:] = state[self.nv :]
+        d.ctrl[:] = control
+
+    def step(self, state: np.ndarray, action: np.ndarray) -> np.ndarray:
+        out = np.empty((state.shape[0], self.state_size))
+        d = self.data
+        for b in range(state.shape[0]):
+            self._load(state[b], action[b])
+            mujoco.mj_step(self.model, d, nstep=self.substeps)
+            out[b, : self.nv] = d.qpos
+            out[b, self.nv :] = d.qvel
+        return out
+
+    def _rollout_batch(self, full: np.ndarray, controls: np.ndarray) -> np.ndarray:
+        """Physics states after every substep: full (B, nstate), controls (B, m) held ->
+        (B, substeps, nstate)."""
+        state, _ = mj_rollout.rollout(
+            self.model, self.data, full, controls[:, None, :], nstep=self.substeps
+        )
+        return state
+
+    # -- derivatives ---------------------------------------------------------------------------
+    def jacobians(self, states: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.jacobian is MujocoJacobian.WHOLE_STEP:
+            return self._whole_step_jacobians(states, actions)
+        return self._chained_jacobians(states, actions)
+
+    def _whole_step_jacobians(
+        self, states: np.ndarray, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        T, n, m = states.shape[0], self.state_size, self.action_size
+        directions = np.eye(n + m) * self.eps
+        signs = (1.0, -1.0) if self.centered else (1.0,)
+        # Perturbed (state, control) pairs for every step: (T, P, n + m), nominal first.
+        perturbations = [np.zeros((1, n + m))] + [s * directions for s in signs]
+        delta = np.concatenate(perturbations, axis=0)
+        P = delta.shape[0]
+        xu = np.concatenate([states, actions], axis=1)[:, None, :] + delta[None]
+        xu = xu.reshape(T * P, n + m)
+        final = self._rollout_batch(self._full_states(xu[:, :n]), xu[:, n:])[:, -1]
+        nxt = final[:, 1 : 1 + n].reshape(T, P, n)
+        if self.centered:
+            diff = (nxt[:, 1 : 1 + n + m] - nxt[:, 1 + n + m :]) / (2 * self.eps)
+        else:
+            diff = (nxt[:, 1:] - nxt[:, :1]) / self.eps
+        jac = diff.transpose(0, 2, 1)  # (T, n_out, n + m)
+        return np.ascontiguousarray(jac[:, :, :n]), np.ascontiguousarray(jac[:, :, n:])
+
+    def _chained_jacobians(
+        self, states: np.ndarray, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        T, n, m, S = states.shape[0], self.state_size, self.action_size, self.substeps
+        full = self._full_states(states)
+        after = self._rollout_batch(full, actions)  # (T, S, nstate)
+        before = np.concatenate([full[:, None], after[:, :-1]], axis=1)
+        A = np.empty((T, S, n, n))
+        B = np.empty((T, S, n, m))
+        d = self.data
+        for t in range(T):
+            for s in range(S):
+                mujoco.mj_setState(self.model, d, before[t, s], _FULL_PHYSICS)
+                d.ctrl[:] = actions[t]
+                mujoco.mjd_transitionFD(
+                    self.model, d, self.eps, self.centered, A[t, s], B[t, s], None, None
+                )
+        fx = np.broadcast_to(np.eye(n), (T, n, n)).copy()
+        fu = np.zeros((T, n, m))
+        for s in range(S):  # chain rule through the substeps, batched over t
+            fx = A[:, s] @ fx
+            fu = A[:, s] @ fu + B[:, s]
+        return fx, fu
+
+
+class TorchDynamics(DifferentiableDynamics):
+    """A torch model ``f(state (B, n), action (B, m)) -> next_state (B, n)`` as a planning
+    model, e.g. the mean prediction of a learned dynamics ensemble.
+
+    Rows must be independent (row b of the output depends only on row b of the inputs), as
+    for any dynamics model evaluated on a batch. Jacobians along a horizon take one forward
+    pass and one vectorised backward pass (``torch.func.vjp`` under ``torch.func.vmap`` over
+    the n output directions), whatever T.
+
+    Args:
+        fn: the model; called under ``torch.no_grad`` for rollouts.
+        state_size, action_size: n and m.
+        dtype: dtype the model runs in (inputs are converted; results are float64 NumPy).
+        device: device the model runs on.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[Any, Any], Any],
+        state_size: int,
+        action_size: int,
+        dtype: Any = None,
+        device: Any = "cpu",
+    ) -> None:
+        import torch
+
+        self._torch = torch
+        self.fn = fn
+        self.state_size, self.action_size = state_size, action_size
+        self.dtype = torch.float32 if dtype is None else dtype
+        self.device = torch.device(device)
+
+    def _tensor(self, a: np.ndarray) -> Any:
+        return self._torch.as_tensor(a, dtype=self.dtype, device=self.device)
+
+    def step(self, state: np.ndarray, action: np.ndarray) -> np.ndarray:
+        with self._torch.no_grad():
+            out = self.fn(self._tensor(state), self._tensor(action))
+        return out.detach().cpu().numpy().astype(np.float64)
+
+    def jacobians(self, states: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        torch = self._torch
+        x, u = self._tensor(states), self._tensor(actions)
+        out, vjp = torch.func.vjp(self.fn, x, u)
+        if out.shape != x.shape:
+            raise ValueError(f"model returned shape {tuple(out.shape)} for states {tuple(x.shape)}")
+        n, T = self.state_size, states.shape[0]
+        basis = torch.eye(n, dtype=self.dtype, device=self.device)[:, None, :].expand(n, T, n)
+        gx, gu = torch.func.vmap(vjp)(basis)  # (n_out, T, n), (n_out, T, m)
+        fx = gx.permute(1, 0, 2).detach().cpu().numpy().astype(np.float64)
+        fu = gu.permute(1, 0, 2).detach().cpu().numpy().astype(np.float64)
+        return fx, fu
+
+
 __all__ = [
     "CasadiDynamics",
     "DifferentiableDynamics",
+    "MujocoDynamics",
     "MujocoJacobian",
+    "TorchDynamics",
 ]

@@ -215,6 +215,23 @@ class ILQR:
             np.zeros((self.horizon, self.action_size)), self.control_low, self.control_high
         )
 
+    def warm_start(self, previous: TrajectoryResult, x0: np.ndarray, steps: int = 1) -> np.ndarray:
+        """Initial controls (T, m) for a solve ``steps`` control steps after ``previous``.
+
+        The previous plan is shifted and rolled out from the new ``x0`` *with its feedback
+        gains*, ``u_t = ū_{t+s} + K_{t+s} (x_t - x̄_{t+s})`` (the tail repeats the last
+        control and gain), so a disturbance between solves does not throw the guess into
+        another local minimum (a pendulum that starts to fall is caught, not swung round).
+        """
+        X = _shift(previous.states, steps)
+        U, K = _shift(previous.controls, steps), _shift(previous.K, steps)
+        zeros = np.zeros_like(U)
+        xs, us = self.dynamics.rollout_feedback(
+            np.asarray(x0, dtype=np.float64), X, U, K, zeros, np.zeros(1),
+            self.control_low, self.control_high,
+        )  # fmt: skip
+        return us[0] if np.isfinite(xs).all() else np.clip(U, self.control_low, self.control_high)
+
     def solve(
         self,
         x0: np.ndarray,
@@ -382,3 +399,9 @@ class ILQR:
                 i = int(np.argmax(ok))  # the largest acceptable step
                 return xs[i], us[i], float(costs[i]), float(batch[i]), float(predicted[i])
         return None
+
+
+def _shift(a: np.ndarray, steps: int) -> np.ndarray:
+    """Drop the first ``steps`` rows of ``a`` and repeat its last row to keep the length."""
+    steps = min(steps, len(a))
+    return np.concatenate([a[steps:], np.repeat(a[-1:], steps, axis=0)], axis=0)
