@@ -106,6 +106,16 @@ class Cost:
         self._totals: dict[tuple[int, int], CompiledFunction] = {}
         self._derivatives: dict[int, CompiledFunction] = {}
 
+    @property
+    def running_function(self) -> ca.Function:
+        """Σ_i ℓ_i as a CasADi Function of (x (n,), u (m,), p (max(parameter_size, 1),))."""
+        return self._running
+
+    @property
+    def terminal_function(self) -> ca.Function:
+        """Σ_j φ_j as a CasADi Function of (x (n,), p (max(parameter_size, 1),))."""
+        return self._terminal
+
     # -- parameters -----------------------------------------------------------------------------
     def check_parameters(self, parameters: np.ndarray | None) -> np.ndarray:
         """``parameters`` (or the defaults) as a finite (parameter_size,) float array."""

@@ -152,7 +152,7 @@ def cartpole_swingup_cost(model: MechanicalModel | None = None) -> Cost:
         model or Cartpole(),
         angle_index=1,
         upright_weight=1.0,
-        state_weights=np.array([0.5, 0.0, 0.1, 0.1]),
+        state_weights=np.array([0.2, 0.0, 0.05, 0.001]),
         control_weight=1e-3,
         terminal_scale=10.0,
     )
