@@ -18,6 +18,7 @@ import numpy as np
 
 from robot_rl.controllers.costs import Cost, quadratic
 from robot_rl.controllers.derivatives import CasadiDynamics
+from robot_rl.controllers.kinematics import site_position
 from robot_rl.controllers.models import (
     REFERENCE_CARTPOLE,
     Cartpole,
@@ -26,6 +27,7 @@ from robot_rl.controllers.models import (
     rk4,
     rk4_quadrature,
 )
+from robot_rl.envs.robots.description import RobotDescription
 
 REFERENCE_OPTIMUM = 11.786
 """Box-constrained optimum of the reference problem (IPOPT and fatrop agree: 11.78640)."""
@@ -167,4 +169,34 @@ def pendulum_swingup_cost(model: MechanicalModel | None = None) -> Cost:
         state_weights=np.array([0.0, 0.01]),
         control_weight=1e-3,
         terminal_scale=10.0,
+    )
+
+
+def reach_cost(
+    robot: RobotDescription,
+    site: str,
+    position_weight: float = 10.0,
+    velocity_weight: float = 0.01,
+    control_weight: float = 0.01,
+    terminal_scale: float = 10.0,
+) -> Cost:
+    """Bring ``site`` to a target: on the state (q, q̇) of a fixed-base arm, with the target
+    position (3,) as the cost parameter. ``½ w_p |fk(q) - target|² + ½ w_v |q̇|² + ½ w_u |u|²``
+    per step, ``terminal_scale`` times the state part at the end."""
+    fk = site_position(robot, site)
+    nq = len(robot.joints)
+
+    def state_part(x: ca.SX, target: ca.SX) -> ca.SX:
+        error = fk(x[:nq]) - target
+        return 0.5 * position_weight * ca.sumsqr(error) + 0.5 * velocity_weight * ca.sumsqr(x[nq:])
+
+    return Cost(
+        2 * nq,
+        robot.action_size,
+        running={
+            "state": lambda x, u, p: state_part(x, p),
+            "effort": lambda x, u, p: 0.5 * control_weight * ca.sumsqr(u),
+        },
+        terminal={"final": lambda x, p: terminal_scale * state_part(x, p)},
+        parameter_size=3,
     )
