@@ -436,6 +436,44 @@ class TorchDynamics(DifferentiableDynamics):
             out = self.fn(self._tensor(state), self._tensor(action))
         return out.detach().cpu().numpy().astype(np.float64)
 
+    def rollout(self, x0: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        # In torch end to end: one conversion each way instead of one per step.
+        with self._torch.no_grad():
+            x = self._tensor(x0)[None]
+            U = self._tensor(actions)
+            states = [x]
+            for t in range(U.shape[0]):
+                x = self.fn(x, U[t : t + 1])
+                states.append(x)
+            return self._torch.cat(states).cpu().numpy().astype(np.float64)
+
+    def rollout_feedback(
+        self,
+        x0: np.ndarray,
+        states: np.ndarray,
+        actions: np.ndarray,
+        K: np.ndarray,
+        k: np.ndarray,
+        alphas: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        torch = self._torch
+        with torch.no_grad():
+            Xb, Ub, Kt, kt = (self._tensor(a) for a in (states, actions, K, k))
+            lo, hi, al = self._tensor(low), self._tensor(high), self._tensor(alphas)[:, None]
+            x = self._tensor(x0).expand(al.shape[0], -1)
+            xs, us = [x], []
+            for t in range(Ub.shape[0]):
+                u = Ub[t] + al * kt[t] + (x - Xb[t]) @ Kt[t].T
+                u = torch.minimum(torch.maximum(u, lo[t]), hi[t])
+                x = self.fn(x, u)
+                xs.append(x)
+                us.append(u)
+            X = torch.stack(xs, dim=1).cpu().numpy().astype(np.float64)
+            U = torch.stack(us, dim=1).cpu().numpy().astype(np.float64)
+        return X, U
+
     def jacobians(self, states: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         torch = self._torch
         x, u = self._tensor(states), self._tensor(actions)

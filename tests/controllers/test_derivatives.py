@@ -139,3 +139,32 @@ def test_torch_jacobians_of_an_ensemble_mean_match_finite_differences() -> None:
     np.testing.assert_allclose(fx, fd_x, atol=1e-8)
     np.testing.assert_allclose(fu, fd_u, atol=1e-8)
     assert fx.shape == (20, 5, 5)
+
+
+def test_native_rollouts_match_the_generic_step_loop() -> None:
+    torch.manual_seed(1)
+    net = ensemble_mlp(3, 6, 5, (16,)).double()
+
+    def fn(state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return state + 0.1 * net(torch.cat([state, action], -1).expand(3, -1, -1)).mean(0)
+
+    rng = np.random.default_rng(0)
+    T = 8
+    U = rng.uniform(-1, 1, (T, 1))
+    K, k = rng.normal(size=(T, 1, 5)), rng.normal(size=(T, 1))
+    low, high = -np.ones((T, 1)), np.ones((T, 1))
+    for dyn, x0, X_dim in (
+        (TorchDynamics(fn, 5, 1, dtype=torch.float64), 0.1 * np.ones(5), 5),
+        (CasadiDynamics(rk4(Cartpole(), 0.05)), np.array([0.0, 0.3, 0.0, 0.0]), 4),
+    ):
+        K_ = K[:, :, :X_dim]
+        X = DifferentiableDynamics.rollout(dyn, x0, U)
+        np.testing.assert_allclose(dyn.rollout(x0, U), X, atol=1e-12)
+        alphas = np.array([1.0, 0.5, 0.0])
+        native = dyn.rollout_feedback(x0 + 0.01, X, U, K_, k, alphas, low, high)
+        generic = DifferentiableDynamics.rollout_feedback(
+            dyn, x0 + 0.01, X, U, K_, k, alphas, low, high
+        )
+        np.testing.assert_allclose(native[0], generic[0], atol=1e-12)
+        np.testing.assert_allclose(native[1], generic[1], atol=1e-12)
+        assert np.all(np.abs(native[1]) <= 1.0)
