@@ -36,7 +36,11 @@ def jit_available() -> bool:
 
 @functools.cache
 def _jit_directory() -> str:
-    return tempfile.mkdtemp(prefix="robot_rl_casadi_")
+    """The folder for generated C files: one shared folder, since CasADi gives each file a
+    unique name and deletes it with its Function (``jit_cleanup``)."""
+    path = os.path.join(tempfile.gettempdir(), "robot_rl_casadi_jit")
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def jit_options() -> dict:
