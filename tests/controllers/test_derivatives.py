@@ -77,14 +77,21 @@ def test_casadi_jacobians_and_second_derivatives_match_finite_differences() -> N
     assert np.abs(fxx).max() > 0.1  # the check above is not vacuous
 
 
+@pytest.fixture(scope="module")
+def exact_cartpole() -> CasadiDynamics:
+    """The env's cart-pole physics as an exact CasADi model (50 Euler substeps)."""
+    return CasadiDynamics(semi_implicit_euler(Cartpole(), 0.05, 50))
+
+
 @pytest.mark.parametrize("mode", list(MujocoJacobian))
 @pytest.mark.parametrize("centered", [False, True])
 def test_mujoco_jacobians_match_the_exact_model_and_finite_differences(
-    mode: MujocoJacobian, centered: bool
+    mode: MujocoJacobian, centered: bool, exact_cartpole: CasadiDynamics
 ) -> None:
     env = robot_rl.make("robot_rl/CartpoleSwingup-v0")
+    assert env.unwrapped.substeps == 50
     dyn = MujocoDynamics.from_env(env, jacobian=mode, centered=centered)
-    exact = CasadiDynamics(semi_implicit_euler(Cartpole(), 0.05, env.unwrapped.substeps))
+    exact = exact_cartpole
     X, U = random_cartpole_points(T=6)
     fx, fu = dyn.jacobians(X, U)
     ex, eu = exact.jacobians(X, U)
