@@ -156,6 +156,8 @@ class _Memory:
     reg: float
     k: np.ndarray | None = None
     log: list[IterationLog] = field(default_factory=list)
+    # The last warm start: (x0, controls, states), so solve() need not roll it out again.
+    warm: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 class ILQR:
@@ -226,11 +228,14 @@ class ILQR:
         X = _shift(previous.states, steps)
         U, K = _shift(previous.controls, steps), _shift(previous.K, steps)
         zeros = np.zeros_like(U)
+        x0 = np.asarray(x0, dtype=np.float64)
         xs, us = self.dynamics.rollout_feedback(
-            np.asarray(x0, dtype=np.float64), X, U, K, zeros, np.zeros(1),
-            self.control_low, self.control_high,
-        )  # fmt: skip
-        return us[0] if np.isfinite(xs).all() else np.clip(U, self.control_low, self.control_high)
+            x0, X, U, K, zeros, np.zeros(1), self.control_low, self.control_high
+        )
+        if not np.isfinite(xs).all():
+            return np.clip(U, self.control_low, self.control_high)
+        self._memory.warm = (x0.copy(), us[0], xs[0])
+        return us[0]
 
     def solve(
         self,
@@ -294,8 +299,13 @@ class ILQR:
             U = np.clip(np.zeros((T, m)), low, high)
             if not np.isfinite(x0).all():
                 return finish(np.full((T + 1, n), np.nan), U, np.inf, SolverStatus.NON_FINITE, 0)
-        U = np.clip(U, low, high)
-        X = self.dynamics.rollout(x0, U)
+        warm, memory.warm = memory.warm, None
+        reuse = warm is not None and controls is warm[1] and np.array_equal(x0, warm[0])
+        if reuse and control_low is None and control_high is None:
+            X = warm[2]  # rolled out by warm_start with exactly these controls
+        else:
+            U = np.clip(U, low, high)
+            X = self.dynamics.rollout(x0, U)
         J = float(self.cost.total(X[None], U[None], p)[0]) if np.isfinite(X).all() else np.inf
         if not np.isfinite(J):
             return finish(X, U, J, SolverStatus.NON_FINITE, 0)

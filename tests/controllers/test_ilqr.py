@@ -159,3 +159,18 @@ def test_callback_sees_every_iteration_and_can_stop() -> None:
     ).solve(problem.x0, callback=lambda log: seen.append(log.iteration) or len(seen) == 3)
     assert seen == [1, 2, 3]
     assert result.iterations == 3
+
+
+def test_warm_started_solve_equals_a_solve_from_the_same_guess() -> None:
+    problem = cartpole_reference(horizon=40)
+    args = (problem.dynamics, problem.cost, 40, problem.control_low, problem.control_high)
+    solver = ILQR(*args)
+    plan = solver.solve(problem.x0)
+    x1 = problem.dynamics.step(problem.x0[None], plan.controls[:1])[0] + 0.01
+    guess = solver.warm_start(plan, x1, 1)
+    warm = solver.solve(x1, guess, max_iterations=3)
+    twin = ILQR(*args)  # same history, but given a copy: it rolls the guess out itself
+    twin.solve(problem.x0)
+    plain = twin.solve(x1, guess.copy(), max_iterations=3)
+    np.testing.assert_allclose(warm.controls, plain.controls, atol=1e-12)
+    np.testing.assert_allclose(warm.states, plain.states, atol=1e-12)
