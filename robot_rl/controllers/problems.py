@@ -123,10 +123,16 @@ def swingup_cost(
     state_weights: np.ndarray,
     control_weight: float,
     terminal_scale: float,
+    soft_limits: tuple[tuple[int, float, float], ...] = (),
 ) -> Cost:
     """Swing a pole up and hold it: ``w (1 + cos θ)`` (0 upright, 2w hanging) plus
     ½ Σ w_i x_i² over the other coordinates and ½ w_u u², with the terminal cost
-    ``terminal_scale`` times the state part. Periodic in θ."""
+    ``terminal_scale`` times the state part. Periodic in θ.
+
+    ``soft_limits`` are (state index, limit, weight): a ``limit`` running term
+    ``weight · max(|x_i| - limit, 0)²`` keeps a coordinate inside a band (iLQR has no state
+    constraints; this is the penalty form).
+    """
     n = model.state_size
     weights = np.asarray(state_weights, dtype=np.float64)
     if weights.shape != (n,):
@@ -137,12 +143,16 @@ def swingup_cost(
         w_rest = [weights[i] for i in range(n) if i != angle_index]
         return upright_weight * (1 + ca.cos(x[angle_index])) + quadratic(w_rest)(rest)
 
+    def limit_part(x: ca.SX) -> ca.SX:
+        return sum(w * ca.fmax(ca.fabs(x[i]) - lim, 0) ** 2 for i, lim, w in soft_limits)
+
     return Cost(
         n,
         model.n_u,
         running={
             "state": lambda x, u, p: state_part(x),
             "effort": lambda x, u, p: 0.5 * control_weight * ca.sumsqr(u),
+            **({"limit": lambda x, u, p: limit_part(x)} if soft_limits else {}),
         },
         terminal={"final": lambda x, p: terminal_scale * state_part(x)},
     )
@@ -157,6 +167,7 @@ def cartpole_swingup_cost(model: MechanicalModel | None = None) -> Cost:
         state_weights=np.array([0.2, 0.0, 0.05, 0.001]),
         control_weight=1e-3,
         terminal_scale=10.0,
+        soft_limits=((0, 0.8, 100.0),),  # the env's safety band is |x| <= 1 m
     )
 
 
