@@ -236,7 +236,7 @@ def swingup_cost_on_observation():
 # -- 3. randomized cart-pole with simulator derivatives ---------------------------------------------
 def randomized_cartpole(episodes: int) -> dict[str, object]:
     env = robot_rl.make("robot_rl/CartpoleSwingup-v0", randomization=True)
-    mpc = make_mpc(env, PlanningModel.SIMULATOR, warm_iterations=5)
+    mpc = make_mpc(env, PlanningModel.SIMULATOR, warm_iterations=10)
     successes, returns, times, fallbacks, costs = [], [], [], 0, []
     for seed in range(episodes):
         episode = run_episode(env, mpc, seed=1000 + seed, success_window=20)
@@ -364,7 +364,7 @@ def main() -> None:
         "",
         "### 3. MuJoCo cart-pole, domain randomization on, simulator derivatives at nominal parameters",
         "",
-        f"iLQR MPC (horizon 40, ≤ 5 warm iterations per step, Jacobians by finite differences of "
+        f"iLQR MPC (horizon 40, ≤ 10 warm iterations per step, Jacobians by finite differences of "
         f"whole control steps through `mujoco.rollout`), state read from the observation: "
         f"**success {100 * cart['success_rate']:.0f}% of {cart['episodes']} randomized episodes** "
         f"(pole within 0.2 rad of upright for the last 20 steps), mean return {cart['mean_return']:.1f}, "

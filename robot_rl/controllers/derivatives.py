@@ -354,21 +354,34 @@ class MujocoDynamics(DifferentiableDynamics):
         self, states: np.ndarray, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         T, n, m = states.shape[0], self.state_size, self.action_size
-        directions = np.eye(n + m) * self.eps
-        signs = (1.0, -1.0) if self.centered else (1.0,)
-        # Perturbed (state, control) pairs for every step: (T, P, n + m), nominal first.
-        perturbations = [np.zeros((1, n + m))] + [s * directions for s in signs]
-        delta = np.concatenate(perturbations, axis=0)
-        P = delta.shape[0]
-        xu = np.concatenate([states, actions], axis=1)[:, None, :] + delta[None]
-        xu = xu.reshape(T * P, n + m)
-        final = self._rollout_batch(self._full_states(xu[:, :n]), xu[:, n:])[:, -1]
-        nxt = final[:, 1 : 1 + n].reshape(T, P, n)
+        eps, k = self.eps, n + m
+        # Perturbations a and b per step and column; derivative = (f(+a) - f(+b)) / (a - b).
+        # MuJoCo clamps controls to ctrlrange, so at a bound the difference is one-sided and
+        # points inwards (a difference across the bound would see a flat function).
+        limited = self.model.actuator_ctrllimited.astype(bool)
+        low = np.where(limited, self.model.actuator_ctrlrange[:, 0], -np.inf)
+        high = np.where(limited, self.model.actuator_ctrlrange[:, 1], np.inf)
+        at_high, at_low = actions + eps > high, actions - eps < low
+        a = np.full((T, k), eps)
+        a[:, n:] = np.where(at_high, -eps, eps)
         if self.centered:
-            diff = (nxt[:, 1 : 1 + n + m] - nxt[:, 1 + n + m :]) / (2 * self.eps)
+            b = -a
+            b[:, n:] = np.where(at_high | at_low, 0.0, -eps)
         else:
-            diff = (nxt[:, 1:] - nxt[:, :1]) / self.eps
-        jac = diff.transpose(0, 2, 1)  # (T, n_out, n + m)
+            b = np.zeros((T, k))
+        xu = np.concatenate([states, actions], axis=1)
+        eye = np.eye(k)
+        points = [xu[:, None] + a[:, :, None] * eye]
+        points.append(xu[:, None] + b[:, :, None] * eye if self.centered else xu[:, None])
+        batch = np.concatenate(points, axis=1)  # (T, k + k or k + 1, k)
+        rows = batch.shape[1]
+        final = self._rollout_batch(
+            self._full_states(batch.reshape(-1, k)[:, :n]), batch.reshape(-1, k)[:, n:]
+        )[:, -1]
+        nxt = final[:, 1 : 1 + n].reshape(T, rows, n)
+        f_b = nxt[:, k:] if self.centered else nxt[:, k : k + 1]
+        diff = (nxt[:, :k] - f_b) / (a - b)[:, :, None]  # (T, k, n_out)
+        jac = diff.transpose(0, 2, 1)
         return np.ascontiguousarray(jac[:, :, :n]), np.ascontiguousarray(jac[:, :, n:])
 
     def _chained_jacobians(

@@ -63,8 +63,8 @@ class ILQRSettings:
 
     Attributes:
         max_iterations: iterations per solve.
-        cost_tolerance: stop when an accepted step lowers the cost by less than this
-            fraction of it.
+        cost_tolerance: stop when an accepted step lowers the cost, or the quadratic model
+            predicts the full step would lower it, by less than this fraction of it.
         step_tolerance: stop when max_t |k_t| / (1 + max_t |ū_t|) falls below this (the
             feedforward update is negligible).
         reg_init: initial regularisation μ (0: none until a backward pass fails).
@@ -153,7 +153,6 @@ Callback = Callable[[IterationLog], bool | None]
 
 @dataclass
 class _Memory:
-    reg: float
     k: np.ndarray | None = None
     log: list[IterationLog] = field(default_factory=list)
     # The last warm start: (x0, controls, states), so solve() need not roll it out again.
@@ -193,7 +192,7 @@ class ILQR:
         if (self.control_low > self.control_high).any():
             raise ValueError("control_low must be <= control_high everywhere")
         self._alphas = np.array(settings.alphas)
-        self._memory = _Memory(settings.reg_init)
+        self._memory = _Memory()
 
     def _bounds(self, low: np.ndarray | float, high: np.ndarray | float):
         shape = (self.horizon, self.action_size)
@@ -208,8 +207,8 @@ class ILQR:
         return lo, hi
 
     def reset(self) -> None:
-        """Forget the regularisation and warm-start memory of previous solves."""
-        self._memory = _Memory(self.settings.reg_init)
+        """Forget the warm-start memory of previous solves."""
+        self._memory = _Memory()
 
     def initial_controls(self) -> np.ndarray:
         """Zero controls clipped into the bounds, (T, m)."""
@@ -217,25 +216,41 @@ class ILQR:
             np.zeros((self.horizon, self.action_size)), self.control_low, self.control_high
         )
 
-    def warm_start(self, previous: TrajectoryResult, x0: np.ndarray, steps: int = 1) -> np.ndarray:
+    def warm_start(
+        self,
+        previous: TrajectoryResult,
+        x0: np.ndarray,
+        steps: int = 1,
+        parameters: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Initial controls (T, m) for a solve ``steps`` control steps after ``previous``.
 
-        The previous plan is shifted and rolled out from the new ``x0`` *with its feedback
-        gains*, ``u_t = ū_{t+s} + K_{t+s} (x_t - x̄_{t+s})`` (the tail repeats the last
-        control and gain), so a disturbance between solves does not throw the guess into
-        another local minimum (a pendulum that starts to fall is caught, not swung round).
+        The previous plan is shifted (its tail repeating the last control and gain) and
+        rolled out from the new ``x0`` twice: with its feedback gains,
+        ``u_t = ū_{t+s} + K_{t+s} (x_t - x̄_{t+s})``, which keeps a disturbed system near the
+        plan (a pendulum that starts to fall is caught, not swung round), and open loop,
+        which is safer when the gains overreact to a large disturbance (and drive, say, the
+        cart into the end of its rail). The cheaper of the two is returned.
         """
         X = _shift(previous.states, steps)
         U, K = _shift(previous.controls, steps), _shift(previous.K, steps)
         zeros = np.zeros_like(U)
         x0 = np.asarray(x0, dtype=np.float64)
-        xs, us = self.dynamics.rollout_feedback(
-            x0, X, U, K, zeros, np.zeros(1), self.control_low, self.control_high
-        )
-        if not np.isfinite(xs).all():
+        p = self.cost.check_parameters(parameters)
+        best: tuple[float, np.ndarray, np.ndarray] | None = None
+        for gains in (K, np.zeros_like(K)):
+            xs, us = self.dynamics.rollout_feedback(
+                x0, X, U, gains, zeros, np.zeros(1), self.control_low, self.control_high
+            )
+            if not np.isfinite(xs).all():
+                continue
+            cost = float(self.cost.total(xs, us, p)[0])
+            if np.isfinite(cost) and (best is None or cost < best[0]):
+                best = (cost, xs[0], us[0])
+        if best is None:
             return np.clip(U, self.control_low, self.control_high)
-        self._memory.warm = (x0.copy(), us[0], xs[0])
-        return us[0]
+        self._memory.warm = (x0.copy(), best[2], best[1])
+        return best[2]
 
     def solve(
         self,
@@ -313,7 +328,8 @@ class ILQR:
         use_ddp = s.second_order and self.dynamics.has_second_derivatives
         K, k = zeros_K, zeros_k
         status = SolverStatus.MAX_ITERATIONS
-        reg = memory.reg
+        reg = s.reg_init  # each solve adapts μ afresh: a μ inflated near a noisy optimum
+        # (finite-difference Jacobians) must not cripple the next, warm-started solve.
         it = 0
         for it in range(1, max_iterations + 1):
             fx, fu = self.dynamics.jacobians(X[:-1], U)
@@ -340,7 +356,8 @@ class ILQR:
             K, k = bp.K, bp.k
             memory.k = bp.k
             step_size = float(np.max(np.abs(k)) / (1.0 + np.max(np.abs(U))))
-            if step_size < s.step_tolerance:
+            full_step_gain = -(bp.expected[0] + bp.expected[1])  # model's reduction at α = 1
+            if step_size < s.step_tolerance or full_step_gain < s.cost_tolerance * abs(J):
                 memory.log.append(
                     IterationLog(it, J, 0.0, 0.0, 0.0, reg, step_size, time.perf_counter() - start)
                 )
@@ -373,7 +390,6 @@ class ILQR:
                 break
             if callback is not None and callback(log):
                 break
-        memory.reg = max(reg, s.reg_init)  # the next (warm-started) solve starts from here
         return finish(X, U, J, status, it, K, k)
 
     def _line_search(

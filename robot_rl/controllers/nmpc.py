@@ -196,7 +196,13 @@ class NMPC:
             np.zeros((self.horizon, self.action_size)), self.control_low, self.control_high
         )
 
-    def warm_start(self, previous: TrajectoryResult, x0: np.ndarray, steps: int = 1) -> np.ndarray:
+    def warm_start(
+        self,
+        previous: TrajectoryResult,
+        x0: np.ndarray,
+        steps: int = 1,
+        parameters: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The previous controls shifted by ``steps`` (the last repeated); the duals are
         shifted the same way and used by the next solve."""
         return _shift(previous.controls, steps)

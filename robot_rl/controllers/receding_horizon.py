@@ -154,7 +154,7 @@ class TrajOptMPC:
         previous = self._good_plan
         guess = None
         if previous is not None and np.isfinite(x).all():
-            guess = self.optimizer.warm_start(previous, x, self._since_good + 1)
+            guess = self.optimizer.warm_start(previous, x, self._since_good + 1, params)
         budget = self.first_iterations if previous is None else self.warm_iterations
         result = self.optimizer.solve(x, guess, params, max_iterations=budget)
         elapsed = time.perf_counter() - start

@@ -101,6 +101,12 @@ def test_mujoco_jacobians_match_the_exact_model_and_finite_differences(
     fd_x, fd_u = finite_difference_jacobians(dyn, X, U, 1e-5)
     np.testing.assert_allclose(fx, fd_x, atol=1e-5)
     np.testing.assert_allclose(fu, fd_u, atol=1e-5)
+    # At the control limits MuJoCo clamps ctrl: the difference must look inwards.
+    U_edge = np.where(np.arange(6)[:, None] % 2 == 0, 10.0, -10.0)
+    fx, fu = dyn.jacobians(X, U_edge)
+    ex, eu = exact.jacobians(X, U_edge)
+    np.testing.assert_allclose(fu, eu, atol=tol)
+    np.testing.assert_allclose(fx, ex, atol=tol)
 
 
 def test_mujoco_planning_leaves_the_env_untouched() -> None:

@@ -43,7 +43,7 @@ def test_ilqr_mpc_with_simulator_derivatives_swings_up_the_pendulum() -> None:
 @pytest.mark.slow
 def test_ilqr_mpc_with_simulator_derivatives_swings_up_the_randomized_cartpole() -> None:
     env = robot_rl.make("robot_rl/CartpoleSwingup-v0", randomization=True)
-    mpc = make_mpc(env, PlanningModel.SIMULATOR, warm_iterations=5)
+    mpc = make_mpc(env, PlanningModel.SIMULATOR)
     assert run_episode(env, mpc, seed=0, success_window=20).success
 
 
@@ -73,7 +73,7 @@ class ScriptedOptimizer:
     def initial_controls(self) -> np.ndarray:
         return np.zeros((5, 1))
 
-    def warm_start(self, previous: TrajectoryResult, x0: np.ndarray, steps: int = 1) -> np.ndarray:
+    def warm_start(self, previous, x0, steps=1, parameters=None) -> np.ndarray:
         return previous.controls
 
     def solve(self, x0, controls=None, parameters=None, *, max_iterations=None) -> TrajectoryResult:
