@@ -152,13 +152,18 @@ class TrajOptMPC:
         params = None if self.parameters_fn is None else self.parameters_fn(obs)
         start = time.perf_counter()
         previous = self._good_plan
-        guess = None
-        if previous is not None and np.isfinite(x).all():
-            guess = self.optimizer.warm_start(previous, x, self._since_good + 1, params)
-        budget = self.first_iterations if previous is None else self.warm_iterations
-        result = self.optimizer.solve(x, guess, params, max_iterations=budget)
+        finite = np.isfinite(x).all() and (params is None or np.isfinite(params).all())
+        if finite:  # a NaN observation (a sensor fault) is not planned from
+            guess = None
+            if previous is not None:
+                guess = self.optimizer.warm_start(previous, x, self._since_good + 1, params)
+            budget = self.first_iterations if previous is None else self.warm_iterations
+            result = self.optimizer.solve(x, guess, params, max_iterations=budget)
+            status, iterations, cost = result.status, result.iterations, result.cost
+        else:
+            status, iterations, cost = SolverStatus.NON_FINITE, 0, np.inf
         elapsed = time.perf_counter() - start
-        good = result.status.usable and np.isfinite(result.controls).all()
+        good = finite and status.usable and np.isfinite(result.controls).all()
         if good:
             self.plan, self._good_plan, self._since_good = result, result, 0
             control = result.controls[0]
@@ -167,7 +172,7 @@ class TrajOptMPC:
             control = previous.controls[min(self._since_good, len(previous.controls) - 1)]
         else:  # nothing good yet: the planner's neutral control
             control = self.optimizer.initial_controls()[0]
-        self.steps.append(MPCStep(result.status, result.iterations, result.cost, elapsed, not good))
+        self.steps.append(MPCStep(status, iterations, cost, elapsed, not good))
         return np.asarray(control, dtype=np.float64)
 
     def solve_times(self) -> np.ndarray:

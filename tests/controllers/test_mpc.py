@@ -117,3 +117,17 @@ def test_unsupported_combinations_are_clear_errors() -> None:
         make_mpc(
             robot_rl.make("robot_rl/PendulumSwingup-v0", engine="pybullet"), PlanningModel.SIMULATOR
         )
+
+
+def test_a_nan_observation_falls_back_instead_of_failing() -> None:
+    env = robot_rl.make("robot_rl/ArmReach-v0")
+    obs, _ = env.reset(seed=0)
+    mpc = make_mpc(env, PlanningModel.SIMULATOR, horizon=5, first_iterations=2)
+    first = mpc.act(obs)
+    bad = obs.copy()
+    bad[18] = np.nan  # the target
+    second = mpc.act(bad)
+    assert np.isfinite(second).all()
+    assert mpc.steps[-1].fallback
+    assert mpc.steps[-1].status is SolverStatus.NON_FINITE
+    assert np.isfinite(first).all()
