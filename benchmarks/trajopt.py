@@ -275,10 +275,10 @@ def arm_reaching(episodes: int) -> list[list[object]]:
         )
         t = mpc.solve_times()
         rows.append([
-            seed, f"{100 * distances[0]:.1f}", f"{100 * distances[-1]:.2f}", distances[-1] < 0.01,
+            seed, f"{100 * distances[0]:.1f}", f"{1000 * distances[-1]:.3f}", distances[-1] < 0.01,
             f"{t[0]:.2f}", f"{1e3 * np.median(t[1:]):.0f}", f"{1e3 * np.max(t[1:]):.0f}",
         ])  # fmt: skip
-        print(f"  arm episode {seed}: final distance {100 * distances[-1]:.2f} cm", flush=True)
+        print(f"  arm episode {seed}: final distance {1000 * distances[-1]:.3f} mm", flush=True)
     return rows
 
 
@@ -380,7 +380,7 @@ def main() -> None:
             [
                 "episode",
                 "start distance cm",
-                "final distance cm",
+                "final distance mm",
                 "within 1 cm",
                 "first solve s",
                 "median re-solve ms",
