@@ -78,23 +78,27 @@ class DifferentiableDynamics(abc.ABC):
         alphas: np.ndarray,
         low: np.ndarray,
         high: np.ndarray,
+        gain_scales: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Closed-loop rollouts ``u_t = clip(ū_t + α k_t + K_t (x_t - x̄_t), low_t, high_t)``.
+        """Closed-loop rollouts ``u_t = clip(ū_t + α k_t + β K_t (x_t - x̄_t), low_t, high_t)``.
 
         Args:
             x0: (n,) start state. states: (T + 1, n) nominal x̄. actions: (T, m) nominal ū.
             K: (T, m, n), k: (T, m) from the backward pass. alphas: (A,) step sizes.
             low, high: (T, m) bounds.
+            gain_scales: (A,) feedback scale β per candidate (None: 1, the line search's).
 
         Returns:
             states (A, T + 1, n) and actions (A, T, m), one trajectory per α.
         """
         A, T = alphas.shape[0], actions.shape[0]
+        beta = np.ones(A) if gain_scales is None else gain_scales
         xs = np.empty((A, T + 1, self.state_size))
         us = np.empty((A, T, self.action_size))
         xs[:, 0] = x0
         for t in range(T):
-            u = actions[t] + alphas[:, None] * k[t] + (xs[:, t] - states[t]) @ K[t].T
+            feedback = beta[:, None] * ((xs[:, t] - states[t]) @ K[t].T)
+            u = actions[t] + alphas[:, None] * k[t] + feedback
             us[:, t] = np.clip(u, low[t], high[t])
             xs[:, t + 1] = self.step(xs[:, t], us[:, t])
         return xs, us
@@ -190,12 +194,14 @@ class CasadiDynamics(DifferentiableDynamics):
         alphas: np.ndarray,
         low: np.ndarray,
         high: np.ndarray,
+        gain_scales: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         A, T = alphas.shape[0], actions.shape[0]
         fn = self._feedback.get((A, T))
         if fn is None:
             fn = self._feedback[(A, T)] = self._build_feedback(A, T)
-        xs, us = fn(alphas, x0, states[:-1], actions, K, k, low, high)
+        beta = np.ones(A) if gain_scales is None else gain_scales
+        xs, us = fn(alphas, beta, x0, states[:-1], actions, K, k, low, high)
         out = np.empty((A, T + 1, self.state_size))
         out[:, 0] = x0
         out[:, 1:] = xs
@@ -209,15 +215,17 @@ class CasadiDynamics(DifferentiableDynamics):
         K = ca.SX.sym("K", n, m)  # Kᵀ in CasADi = K row-major in NumPy
         k = ca.SX.sym("k", m)
         alpha = ca.SX.sym("alpha")
+        beta = ca.SX.sym("beta")
         lo = ca.SX.sym("lo", m)
         hi = ca.SX.sym("hi", m)
-        u = ca.fmin(ca.fmax(ubar + alpha * k + K.T @ (x - xbar), lo), hi)
+        u = ca.fmin(ca.fmax(ubar + alpha * k + beta * (K.T @ (x - xbar)), lo), hi)
         step = ca.Function(
-            "feedback_step", [x, xbar, ubar, K, k, alpha, lo, hi], [self._step(x, u), u]
+            "feedback_step", [x, xbar, ubar, K, k, alpha, beta, lo, hi], [self._step(x, u), u]
         )
         scan = step.mapaccum("feedback_rollout", T)  # accumulates x; maps the rest over t
         inputs = [
             ca.MX.sym("alpha"),
+            ca.MX.sym("beta"),
             ca.MX.sym("x0", n),
             ca.MX.sym("Xbar", n, T),
             ca.MX.sym("Ubar", m, T),
@@ -226,18 +234,23 @@ class CasadiDynamics(DifferentiableDynamics):
             ca.MX.sym("low", m, T),
             ca.MX.sym("high", m, T),
         ]
-        alpha_, x0, *rest = inputs
+        alpha_, beta_, x0, *rest = inputs
         xbar_, ubar_, K_, k_, low_, high_ = rest
-        per_alpha = ca.Function(
-            "per_alpha",
+        per_candidate = ca.Function(
+            "per_candidate",
             inputs,
-            scan.call([x0, xbar_, ubar_, K_, k_, ca.repmat(alpha_, 1, T), low_, high_]),
-        )
-        # Map over the step sizes; every other input is shared (not mapped).
-        fn = per_alpha.map("rollout_feedback", "serial", A, list(range(1, 8)), [])
+            scan.call(
+                [
+                    x0, xbar_, ubar_, K_, k_,
+                    ca.repmat(alpha_, 1, T), ca.repmat(beta_, 1, T), low_, high_,
+                ]
+            ),
+        )  # fmt: skip
+        # Map over the candidates (α, β); every other input is shared (not mapped).
+        fn = per_candidate.map("rollout_feedback", "serial", A, list(range(2, 9)), [])
         return CompiledFunction(
             fn,
-            [(A,), (n,), (T, n), (T, m), (T, m, n), (T, m), (T, m), (T, m)],
+            [(A,), (A,), (n,), (T, n), (T, m), (T, m, n), (T, m), (T, m), (T, m)],
             [(A, T, n), (A, T, m)],
         )
 
@@ -470,15 +483,18 @@ class TorchDynamics(DifferentiableDynamics):
         alphas: np.ndarray,
         low: np.ndarray,
         high: np.ndarray,
+        gain_scales: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         torch = self._torch
         with torch.no_grad():
             Xb, Ub, Kt, kt = (self._tensor(a) for a in (states, actions, K, k))
             lo, hi, al = self._tensor(low), self._tensor(high), self._tensor(alphas)[:, None]
+            beta = np.ones(len(alphas)) if gain_scales is None else gain_scales
+            be = self._tensor(beta)[:, None]
             x = self._tensor(x0).expand(al.shape[0], -1)
             xs, us = [x], []
             for t in range(Ub.shape[0]):
-                u = Ub[t] + al * kt[t] + (x - Xb[t]) @ Kt[t].T
+                u = Ub[t] + al * kt[t] + be * ((x - Xb[t]) @ Kt[t].T)
                 u = torch.minimum(torch.maximum(u, lo[t]), hi[t])
                 x = self.fn(x, u)
                 xs.append(x)

@@ -237,16 +237,16 @@ class ILQR:
         zeros = np.zeros_like(U)
         x0 = np.asarray(x0, dtype=np.float64)
         p = self.cost.check_parameters(parameters)
-        best: tuple[float, np.ndarray, np.ndarray] | None = None
-        for gains in (K, np.zeros_like(K)):
-            xs, us = self.dynamics.rollout_feedback(
-                x0, X, U, gains, zeros, np.zeros(1), self.control_low, self.control_high
-            )
-            if not np.isfinite(xs).all():
-                continue
-            cost = float(self.cost.total(xs, us, p)[0])
-            if np.isfinite(cost) and (best is None or cost < best[0]):
-                best = (cost, xs[0], us[0])
+        # Both rollouts in one batch: β = 1 (with the gains) and β = 0 (open loop).
+        xs, us = self.dynamics.rollout_feedback(
+            x0, X, U, K, zeros, np.zeros(2), self.control_low, self.control_high,
+            gain_scales=np.array([1.0, 0.0]),
+        )  # fmt: skip
+        finite = np.isfinite(xs).all(axis=(1, 2))
+        costs = self.cost.total(np.where(finite[:, None, None], xs, 0.0), us, p)
+        costs[~(finite & np.isfinite(costs))] = np.inf
+        i = int(np.argmin(costs))
+        best = None if not np.isfinite(costs[i]) else (costs[i], xs[i], us[i])
         if best is None:
             return np.clip(U, self.control_low, self.control_high)
         self._memory.warm = (x0.copy(), best[2], best[1])

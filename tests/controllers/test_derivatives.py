@@ -173,11 +173,13 @@ def test_native_rollouts_match_the_generic_step_loop() -> None:
         K_ = K[:, :, :X_dim]
         X = DifferentiableDynamics.rollout(dyn, x0, U)
         np.testing.assert_allclose(dyn.rollout(x0, U), X, atol=1e-12)
-        alphas = np.array([1.0, 0.5, 0.0])
-        native = dyn.rollout_feedback(x0 + 0.01, X, U, K_, k, alphas, low, high)
+        alphas, betas = np.array([1.0, 0.5, 0.0]), np.array([1.0, 0.3, 0.0])
+        native = dyn.rollout_feedback(x0 + 0.01, X, U, K_, k, alphas, low, high, betas)
         generic = DifferentiableDynamics.rollout_feedback(
-            dyn, x0 + 0.01, X, U, K_, k, alphas, low, high
+            dyn, x0 + 0.01, X, U, K_, k, alphas, low, high, betas
         )
         np.testing.assert_allclose(native[0], generic[0], atol=1e-12)
         np.testing.assert_allclose(native[1], generic[1], atol=1e-12)
         assert np.all(np.abs(native[1]) <= 1.0)
+        # β = 0 and α = 0 is the open-loop rollout of the nominal controls.
+        np.testing.assert_allclose(native[0][2], dyn.rollout(x0 + 0.01, U), atol=1e-12)
