@@ -204,7 +204,7 @@ class SAC:
             soft_next = next_q - alpha * next_log_prob
             target = batch.reward + self.config.gamma * (1.0 - batch.terminated) * soft_next
         q = self.critics["reward"](batch.obs, batch.action)
-        return {"reward_critic": 0.5 * (q - target).square().mean(-1).sum()}
+        return {"critic": 0.5 * (q - target).square().mean(-1).sum()}
 
     def actor_loss(
         self, batch: Batch, action: torch.Tensor, log_prob: torch.Tensor, alpha: torch.Tensor
@@ -222,8 +222,8 @@ class SAC:
         """One gradient step of the critics, the actor and the temperature, then Polyak.
 
         Returns:
-            Detached scalars: ``train/critic_loss``, ``train/actor_loss``,
-            ``train/temperature``, ``train/entropy`` and the variants' own terms.
+            Detached scalars: ``train/<term>_loss`` for every loss term (``critic``,
+            ``actor`` and the variants' own), ``train/temperature``, ``train/entropy``.
         """
         alpha = self.log_temperature.detach().exp()
         critic_terms = self.critic_loss(batch, alpha)
@@ -244,14 +244,8 @@ class SAC:
             torch._foreach_lerp_(self._target_params, self._critic_params, self.config.tau)
         self.updates += 1
         metrics = {f"train/{k}_loss": v.detach() for k, v in (critic_terms | actor_terms).items()}
-        metrics.update(
-            {
-                "train/critic_loss": critic_loss.detach(),
-                "train/actor_loss": actor_loss.detach(),
-                "train/temperature": alpha,
-                "train/entropy": -log_prob.mean(),
-            }
-        )
+        metrics["train/temperature"] = alpha
+        metrics["train/entropy"] = -log_prob.mean()
         return metrics
 
     @contextmanager

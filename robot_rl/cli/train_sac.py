@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -18,8 +18,8 @@ class Args:
     """Train SAC on an env; the checkpoint and logs go to the run folder."""
 
     run: Annotated[RunArgs, tyro.conf.OmitArgPrefixes]
-    agent: SACConfig = SACConfig()
-    train: TrainConfig = TrainConfig()
+    agent: SACConfig = field(default_factory=SACConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def build_trainer(args: Args, run_dir: Path) -> Trainer:

@@ -65,7 +65,7 @@ def test_critic_regresses_onto_the_reward_when_gamma_is_zero():
 
     def loss() -> float:
         with torch.no_grad():
-            return float(agent.critic_loss(batch, agent.temperature)["reward_critic"])
+            return float(agent.critic_loss(batch, agent.temperature)["critic"])
 
     before = loss()
     for _ in range(200):
