@@ -152,7 +152,7 @@ class SAC:
             self.critics.parameters(), lr=config.critic_lr, fused=True
         )
         self.temperature_optimizer = torch.optim.Adam(
-            [self.log_temperature], lr=config.temperature_lr
+            [self.log_temperature], lr=config.temperature_lr, fused=True
         )
         self._critic_params = list(self.critics.parameters())
         self._target_params = list(self.targets.parameters())
@@ -191,15 +191,23 @@ class SAC:
         return ActorPolicy(self.actor)
 
     # -- learning ----------------------------------------------------------------------------
-    def critic_loss(self, batch: Batch, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
+    def critic_loss(
+        self,
+        batch: Batch,
+        next_action: torch.Tensor,
+        next_log_prob: torch.Tensor,
+        alpha: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
         """Soft Bellman error of the reward critics.
 
+        Args:
+            next_action: (B, act_dim) a' ~ π(s'), without gradient.
+            next_log_prob: (B,) log π(a'|s').
+
         Returns:
-            Named loss terms (summed into the critic loss); metrics named ``section/name``
-            may be added, detached.
+            Named loss terms, summed into the critic loss.
         """
         with torch.no_grad():
-            next_action, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
             next_q = self.targets["reward"](batch.next_obs, next_action).amin(0)
             soft_next = next_q - alpha * next_log_prob
             target = batch.reward + self.config.gamma * (1.0 - batch.terminated) * soft_next
@@ -226,7 +234,9 @@ class SAC:
             ``actor`` and the variants' own), ``train/temperature``, ``train/entropy``.
         """
         alpha = self.log_temperature.detach().exp()
-        critic_terms = self.critic_loss(batch, alpha)
+        with torch.no_grad():
+            next_action, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
+        critic_terms = self.critic_loss(batch, next_action, next_log_prob, alpha)
         critic_loss = _total(critic_terms)
         _step(self.critic_optimizer, critic_loss)
 
@@ -261,6 +271,10 @@ class SAC:
 
     def on_episodes(self, returns: Sequence[float], costs: Sequence[float]) -> None:
         """Called by the trainer with the episodes that just ended (hook for the variants)."""
+
+    def metrics(self) -> dict[str, float]:
+        """The learner's own state for the logger (the variants add theirs)."""
+        return {}
 
     def parameters_finite(self) -> bool:
         """Whether every network parameter and the temperature are finite."""
@@ -599,6 +613,7 @@ class Trainer:
                 "time/cpu_fps": (k.env_steps - steps) / max(now_cpu - cpu, 1e-9),
             }
         )
+        values.update(self.agent.metrics())
         values.update(self.extra_metrics())
         self._clock = (now_wall, now_cpu, k.env_steps)
         self.logger.record_many(values)

@@ -65,7 +65,9 @@ def test_critic_regresses_onto_the_reward_when_gamma_is_zero():
 
     def loss() -> float:
         with torch.no_grad():
-            return float(agent.critic_loss(batch, agent.temperature)["critic"])
+            next_action, next_log_prob = agent.actor.sample(batch.next_obs)
+            terms = agent.critic_loss(batch, next_action, next_log_prob, agent.temperature)
+            return float(terms["critic"])
 
     before = loss()
     for _ in range(200):
