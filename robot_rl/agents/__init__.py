@@ -17,16 +17,20 @@ from robot_rl.agents.sac import (
     Trainer,
     configure_torch,
 )
+from robot_rl.agents.safe_sac import LagrangeUpdate, SafeSAC, SafeSACConfig
 
 __all__ = [
     "SAC",
     "ActorPolicy",
     "Counters",
     "EnsembleCritic",
+    "LagrangeUpdate",
     "NonFiniteError",
     "Precision",
     "ReplayBuffer",
     "SACConfig",
+    "SafeSAC",
+    "SafeSACConfig",
     "SquashedGaussianActor",
     "TrainConfig",
     "Trainer",

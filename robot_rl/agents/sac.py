@@ -483,6 +483,7 @@ class Trainer:
         self._episode_return = np.zeros(n)
         self._episode_cost = np.zeros(n)
         self._episode_length = np.zeros(n, dtype=np.int64)
+        self._episode_seeds = np.zeros(n, dtype=np.int64)
         self._recent: deque[tuple[float, float, int]] = deque(maxlen=20)
         self._metrics: dict[str, torch.Tensor] = {}
         self._obs = np.stack([self._reset(i) for i in range(n)]).astype(np.float32)
@@ -628,7 +629,8 @@ class Trainer:
     # -- helpers -----------------------------------------------------------------------------
     def _reset(self, i: int) -> np.ndarray:
         """Reset env ``i`` with a seed from the trainer's generator (counted)."""
-        obs, _ = self.envs[i].reset(seed=int(self.rng.integers(2**31)))
+        self._episode_seeds[i] = self.rng.integers(2**31)
+        obs, _ = self.envs[i].reset(seed=int(self._episode_seeds[i]))
         self.counters.resets += 1
         self._check_finite(i, obs, 0.0, 0.0, at_reset=True)
         return obs
@@ -671,6 +673,7 @@ class Trainer:
         tensors["episode_return"] = torch.from_numpy(self._episode_return.copy())
         tensors["episode_cost"] = torch.from_numpy(self._episode_cost.copy())
         tensors["episode_length"] = torch.from_numpy(self._episode_length.copy())
+        tensors["episode_seeds"] = torch.from_numpy(self._episode_seeds.copy())
         env_states = []
         for i, env in enumerate(self.envs):
             if supports_state(env):
@@ -714,10 +717,16 @@ class Trainer:
             self._episode_return = tensors["episode_return"].numpy().copy()
             self._episode_cost = tensors["episode_cost"].numpy().copy()
             self._episode_length = tensors["episode_length"].numpy().copy()
+            self._episode_seeds = tensors["episode_seeds"].numpy().copy()
             for i, (env, packed) in enumerate(zip(self.envs, metadata["env_states"], strict=True)):
                 if packed is not None and supports_state(env):
                     restore_env_state(env, packed, tensors)
-                else:  # an env without get_state: its episode restarts
+                elif self._episode_length[i] == 0:  # at an episode start: the same reset again
+                    self._obs[i] = env.reset(seed=int(self._episode_seeds[i]))[0]
+                else:  # mid-episode in an env without get_state: the episode restarts
+                    gym.logger.warn(
+                        f"env {i} cannot restore its state; its episode restarts on resume"
+                    )
                     self._obs[i] = self._reset(i)
                     self._episode_return[i] = self._episode_cost[i] = self._episode_length[i] = 0
         except (KeyError, TypeError, ValueError) as err:
