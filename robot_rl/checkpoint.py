@@ -139,3 +139,8 @@ def unpack_state(packed: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
         return {k: unpack(v) for k, v in obj["__items__"]}
 
     return unpack(packed)
+
+
+def sub_tensors(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors whose names start with ``prefix``, with the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -7,6 +7,12 @@ The learners (``SAC``, ``SafeSAC``) hold networks, losses and gradient steps; th
 from robot_rl.agents.buffers import ReplayBuffer
 from robot_rl.agents.envs import make_env
 from robot_rl.agents.networks import ActorPolicy, EnsembleCritic, SquashedGaussianActor
+from robot_rl.agents.reset_free import (
+    ResetFreeConfig,
+    ResetFreeEnv,
+    ResetFreeTrainer,
+    ResetReward,
+)
 from robot_rl.agents.sac import (
     SAC,
     Counters,
@@ -28,6 +34,10 @@ __all__ = [
     "NonFiniteError",
     "Precision",
     "ReplayBuffer",
+    "ResetFreeConfig",
+    "ResetFreeEnv",
+    "ResetFreeTrainer",
+    "ResetReward",
     "SACConfig",
     "SafeSAC",
     "SafeSACConfig",

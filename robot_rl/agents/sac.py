@@ -49,6 +49,7 @@ from robot_rl.checkpoint import (
     pack_state,
     require_metadata,
     save_checkpoint,
+    sub_tensors,
     unpack_state,
 )
 from robot_rl.evaluation import Evaluation, evaluate
@@ -489,6 +490,11 @@ class Trainer:
         self._obs = np.stack([self._reset(i) for i in range(n)]).astype(np.float32)
         self._clock = (time.perf_counter(), time.process_time(), 0)
 
+    @property
+    def algorithm(self) -> str:
+        """The name checkpoints are stored under."""
+        return self.agent.algorithm
+
     # -- the loop ----------------------------------------------------------------------------
     def train(self, desc: str | None = None) -> Trainer:
         """Run until ``config.total_steps`` env steps (continuing a resumed run)."""
@@ -497,7 +503,7 @@ class Trainer:
         bar = progress(
             range(start, c.total_steps, n),
             total=-(-(c.total_steps - start) // n),
-            desc=desc or f"{self.agent.algorithm} {self.env_id}",
+            desc=desc or f"{self.algorithm} {self.env_id}",
         )
         for _ in bar:
             before = self.counters.env_steps
@@ -683,7 +689,7 @@ class Trainer:
             else:
                 env_states.append(None)
         metadata = {
-            "algorithm": self.agent.algorithm,
+            "algorithm": self.algorithm,
             "env_id": self.env_id,
             "obs_dim": self.agent.obs_dim,
             "act_dim": self.agent.act_dim,
@@ -700,7 +706,7 @@ class Trainer:
     def load_state_dict(self, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
         """Restore a run saved by ``state_dict`` into this (identically built) trainer."""
         expected = {
-            "algorithm": self.agent.algorithm,
+            "algorithm": self.algorithm,
             "env_id": self.env_id,
             "obs_dim": self.agent.obs_dim,
             "act_dim": self.agent.act_dim,
@@ -708,8 +714,8 @@ class Trainer:
         }
         require_metadata(metadata, expected, self.checkpoint_path or "checkpoint")
         try:
-            self.agent.load_state_dict(_strip(tensors, "agent."), metadata["agent"])
-            self.buffer.load_state_dict(_strip(tensors, "buffer."), metadata["buffer"])
+            self.agent.load_state_dict(sub_tensors(tensors, "agent."), metadata["agent"])
+            self.buffer.load_state_dict(sub_tensors(tensors, "buffer."), metadata["buffer"])
             self.counters = Counters(**metadata["counters"])
             self.rng.bit_generator.state = metadata["rng"]
             self._recent = deque((tuple(r) for r in metadata["recent"]), maxlen=self._recent.maxlen)
@@ -763,7 +769,3 @@ class Trainer:
         except CheckpointError as err:
             raise CheckpointError(f"cannot resume from {path}: {err}") from err
         return self
-
-
-def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
