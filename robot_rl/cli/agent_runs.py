@@ -86,6 +86,8 @@ def run(run_args: RunArgs, algorithm: str, seed: int, build: Callable[[Path], Tr
         f"{k.resets} resets, {k.violations} constraint violations in "
         f"{time.perf_counter() - start:.0f} s"
     )
+    for name, value in trainer.extra_metrics().items():
+        print(f"{name}: {value:g}")
     if trainer.evaluations:
         step, result = trainer.evaluations[-1]
         print(
