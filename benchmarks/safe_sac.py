@@ -243,7 +243,7 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument(
         "--steps", type=int, default=0, help="override every task's steps (smoke tests)"
