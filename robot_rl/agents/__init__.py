@@ -22,6 +22,7 @@ from robot_rl.agents.sac import (
     TrainConfig,
     Trainer,
     configure_torch,
+    load_actor,
 )
 from robot_rl.agents.safe_sac import LagrangeUpdate, SafeSAC, SafeSACConfig
 
@@ -45,5 +46,6 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "configure_torch",
+    "load_actor",
     "make_env",
 ]

@@ -769,3 +769,24 @@ class Trainer:
         except CheckpointError as err:
             raise CheckpointError(f"cannot resume from {path}: {err}") from err
         return self
+
+
+def load_actor(path: str | Path) -> SquashedGaussianActor:
+    """The trained actor of a SAC-family checkpoint (the forward agent of a reset-free run).
+
+    ``ActorPolicy(load_actor(path))`` is a ``Policy``; the actor itself is a plain module
+    (B, obs_dim) -> (B, act_dim) in [-1, 1], ready for export.
+
+    Raises:
+        CheckpointError: the file is missing, corrupt, or not a SAC-family checkpoint.
+    """
+    tensors, metadata = load_checkpoint(path)
+    try:
+        agent = metadata["agent"]
+        actor = SquashedGaussianActor(
+            int(agent["obs_dim"]), int(agent["act_dim"]), tuple(agent["config"]["hidden"])
+        )
+        actor.load_state_dict(sub_tensors(tensors, "agent.actor."))
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"{path} is not a SAC-family checkpoint: {err!r}") from err
+    return actor.eval()

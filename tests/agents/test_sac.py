@@ -7,7 +7,16 @@ import pytest
 import torch
 
 import robot_rl
-from robot_rl.agents import SAC, NonFiniteError, ReplayBuffer, SACConfig, TrainConfig, Trainer
+from robot_rl.agents import (
+    SAC,
+    ActorPolicy,
+    NonFiniteError,
+    ReplayBuffer,
+    SACConfig,
+    TrainConfig,
+    Trainer,
+    load_actor,
+)
 from robot_rl.agents.envs import make_env
 from robot_rl.checkpoint import CheckpointError
 from robot_rl.types import Batch
@@ -195,11 +204,21 @@ def test_safety_termination_ends_episodes_on_cost():
     assert float(trainer.buffer.all().terminated.min()) == 1.0
 
 
-def test_sac_checkpoint_actor_is_a_policy(tmp_path):
-    trainer = _trainer([PointEnv()], total_steps=60)
-    policy = trainer.agent.policy()
+def test_actor_loaded_from_a_checkpoint_acts_like_the_trained_one(tmp_path):
+    path = tmp_path / "run.pt"
+    trainer = _trainer([PointEnv()], total_steps=80, path=path).train()
+    policy = ActorPolicy(load_actor(path))
     assert isinstance(policy, robot_rl.types.Policy)
-    assert policy.act(np.zeros(2, np.float32)).shape == (1,)
+    obs = np.array([0.3, 0.5], np.float32)
+    np.testing.assert_array_equal(policy.act(obs), trainer.agent.policy().act(obs))
+    with pytest.raises(CheckpointError):
+        load_actor(tmp_path / "missing.pt")
+
+
+def test_gymnasium_env_actions_are_rescaled_to_unit_box():
+    env = make_env("Pendulum-v1")
+    assert np.all(env.action_space.low == -1.0)
+    assert np.all(env.action_space.high == 1.0)
 
 
 def test_buffer_is_part_of_the_trainer():
