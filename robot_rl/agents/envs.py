@@ -39,7 +39,8 @@ def make_env(env_id: str, engine: str = "mujoco", **kwargs: Any) -> gym.Env:
     if not (np.all(space.low == -1.0) and np.all(space.high == 1.0)):
         if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
             raise ValueError(f"{env_id} has unbounded actions; SAC needs finite bounds")
-        env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
+        ones = np.ones(space.shape, dtype=np.float32)
+        env = gym.wrappers.RescaleAction(env, -ones, ones)
     return env
 
 
