@@ -72,6 +72,8 @@ class ReplayBuffer:
             cost: (N,) safety cost.
         """
         n = len(obs)
+        if n > self.capacity:
+            raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}")
         if self._staging.shape[0] != n:
             self._staging = np.zeros((n, self.width), dtype=np.float32)
         rows = self._staging

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from typing import Any
 import gymnasium as gym
 
 from robot_rl.agents.envs import make_env
-from robot_rl.agents.sac import Precision, Trainer, configure_torch
+from robot_rl.agents.sac import NonFiniteError, Precision, Trainer, configure_torch
+from robot_rl.checkpoint import CheckpointError
 from robot_rl.envs import Engine
 from robot_rl.logger import LogFormat, make_logger
 
@@ -72,12 +74,15 @@ def run(run_args: RunArgs, algorithm: str, seed: int, build: Callable[[Path], Tr
     if checkpoint.exists() and not run_args.resume:
         raise SystemExit(f"{checkpoint} exists: pass --resume to continue it, or another --run-dir")
     trainer = build(run_dir)
-    if run_args.resume:
-        trainer.load(checkpoint)
-        print(f"resumed {checkpoint} at env step {trainer.counters.env_steps}")
     start = time.perf_counter()
     try:
+        if run_args.resume:
+            trainer.load(checkpoint)
+            print(f"resumed {checkpoint} at env step {trainer.counters.env_steps}")
         trainer.train()
+    except (CheckpointError, NonFiniteError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     finally:
         trainer.logger.close()
     k = trainer.counters
