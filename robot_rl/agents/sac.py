@@ -444,7 +444,7 @@ class Trainer:
         envs: training envs (their number must be ``config.num_envs``), actions in [-1, 1].
         config: loop settings.
         env_id: the env's id, stored in checkpoints so a mismatched resume is refused.
-        eval_env: env for evaluations (None: no evaluation).
+        eval_env: env for evaluations (needed when ``config.eval_every`` > 0).
         logger: metric sink (None: metrics are kept in ``history`` only).
         checkpoint_path: where the checkpoint goes (None: none is written).
     """
@@ -461,6 +461,8 @@ class Trainer:
     ) -> None:
         if len(envs) != config.num_envs:
             raise ValueError(f"config.num_envs={config.num_envs} but {len(envs)} envs were given")
+        if config.eval_every and eval_env is None:
+            raise ValueError("config.eval_every > 0 needs an eval_env (or set eval_every=0)")
         obs_shape, act_shape = (agent.obs_dim,), (agent.act_dim,)
         for env in envs:
             if env.observation_space.shape != obs_shape or env.action_space.shape != act_shape:
