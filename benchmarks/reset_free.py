@@ -150,7 +150,7 @@ def plot(results: list[dict]) -> None:
     plt.close(fig)
 
 
-def report(results: list[dict], args: argparse.Namespace, load: tuple[str, str]) -> str:
+def report(results: list[dict], args: argparse.Namespace, load: tuple[str, str, str]) -> str:
     episodic = [r for r in results if r["mode"] == "episodic"]
     free = [r for r in results if r["mode"] == "reset-free"]
     target = float(np.mean([r["curve"][-1]["success"] for r in episodic]))
@@ -210,7 +210,8 @@ target. The target level is the episodic agent's final success, {target:.2f}.
 
 ![reset-free](benchmarks/figures/reset_free_arm.png)
 
-Machine: {load[0]} (start); {load[1]} (end). Command: `nice -n 5 python benchmarks/reset_free.py`.
+Machine: {load[0]} (start); {load[1]} (end). {load[2]}
+Command: `nice -n 5 python benchmarks/reset_free.py`.
 """
 
 
@@ -228,6 +229,7 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_reset_free.jsonl"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--load-note", default="", help="what the load was while the runs ran")
     args = parser.parse_args()
     start = machine_summary()
     hidden = ",".join(map(str, args.hidden))
@@ -248,7 +250,7 @@ def main() -> int:
         parallel=args.parallel,
         describe=lambda r: f"{r['mode']:>10} seed {r['seed']}: {r['curve'][-1]}",
     )
-    text = report(results, args, (start, machine_summary()))
+    text = report(results, args, (start, machine_summary(), args.load_note))
     print(text)
     if not args.no_write:
         write_section("reset-free", text)

@@ -238,6 +238,17 @@ def report(
         ],
         rows,
     )
+    speed_ratios = [
+        float(row[6].rstrip("x")) for row in rows if row[2] != "sb3" and row[6] != "nanx"
+    ]
+    best = max(speed_ratios, default=float("nan"))
+    verdict = (
+        f"**Target (>= 4x SB3's env steps per CPU-second at equal return): "
+        f"{'met' if best >= 4 else 'not met'}** on this machine; the best ratio measured is "
+        f"{best:.2f}x."
+    )
+    loads = [r["load"] for r in results if r.get("load") is not None]
+    load_range = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "n/a"
     flops = update_flops(3, 1, tuple(args.hidden), 256)
     bound = {k: v * 1e9 / flops for k, v in peak.items()}
     return f"""## SAC speed at equal learning (`benchmarks/sac.py`)
@@ -252,6 +263,8 @@ accumulation and feeds the matrix products bfloat16 inputs (`--precision bf16`; 
 
 {table}
 
+{verdict}
+
 **FLOP bound.** One SAC update at {"x".join(map(str, args.hidden))} on Pendulum (obs 3, act 1) is
 {flops / 1e6:.0f} MFLOP (target pass, critic forward/backward, actor step through frozen critics).
 This machine's single-thread matrix-product peak is {peak["fp32"]:.0f} GFLOP/s in float32 and
@@ -260,9 +273,11 @@ This machine's single-thread matrix-product peak is {peak["fp32"]:.0f} GFLOP/s i
 any elementwise, optimiser or env work. At small networks the matrix products are cheap and
 per-operation overhead decides the speed.
 
-Machine: {load[0]} (start); {load[1]} (end). Runs at `nice -n 5`, {args.parallel} at a time,
-on a machine shared with other jobs: CPU-time rates were lower under load for every
-implementation, which is why they are compared only within this one interleaved run.
+Machine: 2 cores shared with other jobs; the 1-minute load average at the end of the runs
+was {load_range} (report written at: {load[1]}). Runs at `nice -n 5`, several at a time: CPU
+time per step rises under such load for every implementation (on an idle machine SB3 ran
+about 105 env steps per CPU-second at 256x256 on Pendulum), which is why implementations
+are compared only within one interleaved run.
 Command: `nice -n 5 python benchmarks/sac.py`.
 """
 

@@ -166,7 +166,7 @@ def plot(task: Task, results: list[dict]) -> Path:
 
 
 def report(
-    results: list[dict], tasks: list[Task], hidden: tuple[int, ...], load: tuple[str, str]
+    results: list[dict], tasks: list[Task], hidden: tuple[int, ...], load: tuple[str, str, str]
 ) -> str:
     rows, figures = [], []
     for task in tasks:
@@ -231,7 +231,8 @@ training steps with a positive cost.
 
 {chr(10).join(figures)}
 
-Machine: {load[0]} (start); {load[1]} (end). Command: `nice -n 5 python benchmarks/safe_sac.py`.
+Machine: {load[0]} (start); {load[1]} (end). {load[2]}
+Command: `nice -n 5 python benchmarks/safe_sac.py`.
 """
 
 
@@ -251,6 +252,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", help="override every task's seeds")
     parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_safe_sac.jsonl"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--load-note", default="", help="what the load was while the runs ran")
     args = parser.parse_args()
     start = machine_summary()
     tasks = [TASKS[name] for name in args.tasks]
@@ -280,7 +282,7 @@ def main() -> int:
             f"cost {r['cost']:.1f}, violations {r['violations']}"
         ),
     )
-    text = report(results, tasks, tuple(args.hidden), (start, machine_summary()))
+    text = report(results, tasks, tuple(args.hidden), (start, machine_summary(), args.load_note))
     print(text)
     if not args.no_write:
         write_section("safe-sac", text)
