@@ -208,9 +208,7 @@ def report(
     ):
         fps = np.array([r["steps"] / r["cpu_s"] for r in runs])
         sb3 = groups.get((env_id, hidden, "sb3", steps))
-        ratio = (
-            fps.mean() / np.mean([r["steps"] / r["cpu_s"] for r in sb3]) if sb3 else float("nan")
-        )
+        ratio = fps.mean() / np.mean([r["steps"] / r["cpu_s"] for r in sb3]) if sb3 else None
         returns = np.array([r["eval_return"] for r in runs])
         long_run = runs[0]["steps"] == args.steps and runs[0]["steps"] != args.speed_steps
         rows.append(
@@ -221,7 +219,7 @@ def report(
                 len(runs),
                 runs[0]["steps"],
                 f"{fps.mean():.1f} ± {fps.std():.1f}",
-                f"{ratio:.2f}x",
+                "n/a (no SB3 run)" if ratio is None else f"{ratio:.2f}x",
                 f"{returns.mean():.1f} ± {returns.std():.1f}" if long_run else "(speed only)",
             ]
         )
@@ -239,7 +237,7 @@ def report(
         rows,
     )
     speed_ratios = [
-        float(row[6].rstrip("x")) for row in rows if row[2] != "sb3" and row[6] != "nanx"
+        float(row[6].rstrip("x")) for row in rows if row[2] != "sb3" and row[6].endswith("x")
     ]
     best = max(speed_ratios, default=float("nan"))
     verdict = (
