@@ -252,6 +252,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", help="override every task's seeds")
     parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_safe_sac.jsonl"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--report-only", action="store_true", help="report the runs in --out, run none"
+    )
     parser.add_argument("--load-note", default="", help="what the load was while the runs ran")
     args = parser.parse_args()
     start = machine_summary()
@@ -263,6 +266,8 @@ def main() -> int:
         for seed in (args.seeds or t.seeds)
         for algo in ("sac", "safe-sac")
     ]
+    if args.report_only:
+        jobs = []
     results = run_jobs(
         jobs,
         argv=lambda j: [
