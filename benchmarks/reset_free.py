@@ -36,7 +36,9 @@ FIGURE = ROOT / "benchmarks" / "figures" / "reset_free_arm.png"
 JOINTS = tuple(range(7))  # the reset reward looks at the joint angles
 
 
-def worker(mode: str, seed: int, steps: int, eval_every: int, hidden: tuple[int, ...]) -> dict:
+def worker(
+    mode: str, seed: int, steps: int, eval_every: int, hidden: tuple[int, ...], attempts: int
+) -> dict:
     from robot_rl.agents import (
         SAC,
         Precision,
@@ -67,7 +69,7 @@ def worker(mode: str, seed: int, steps: int, eval_every: int, hidden: tuple[int,
         rf = ResetFreeConfig(
             forward_steps=100,
             reset_steps=100,
-            reset_attempts=2,
+            reset_attempts=attempts,
             reset_dims=JOINTS,
             reset_radius=0.25,
             abort_after=5_000,
@@ -219,9 +221,9 @@ Command: `nice -n 5 python benchmarks/reset_free.py`.
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        mode, seed, steps, every, hidden = sys.argv[2:7]
+        mode, seed, steps, every, hidden, attempts = sys.argv[2:8]
         sizes = tuple(int(h) for h in hidden.split(","))
-        print(json.dumps(worker(mode, int(seed), int(steps), int(every), sizes)))
+        print(json.dumps(worker(mode, int(seed), int(steps), int(every), sizes, int(attempts))))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40_000)
@@ -249,6 +251,7 @@ def main() -> int:
             str(args.steps),
             str(args.eval_every),
             hidden,
+            str(args.reset_attempts),
         ],
         key=lambda j: (j["mode"], j["seed"]),
         out=args.out,
