@@ -235,6 +235,9 @@ def main() -> int:
     parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_reset_free.jsonl"))
+    parser.add_argument(
+        "--reset-attempts", type=int, default=4, help="failed returns before a hard reset"
+    )
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--load-note", default="", help="what the load was while the runs ran")
     args = parser.parse_args()
