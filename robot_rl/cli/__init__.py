@@ -21,6 +21,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "rollout": ("robot_rl.cli.rollout", "run a policy in an env and report returns and costs"),
     "train": ("robot_rl.cli.train", "train an agent (robot-rl train ALGO --help)"),
+    "deploy": (
+        "robot_rl.cli.deploy",
+        "run a policy on a robot (simulated, networked, mock) safely and record every cycle",
+    ),
+    "robot-server": (
+        "robot_rl.cli.robot_server",
+        "serve a simulated robot over the network (ZeroMQ + CURVE keys)",
+    ),
+    "runs": ("robot_rl.cli.runs", "summarise or plot a deployment's run record (show|plot RUN)"),
 }
 
 

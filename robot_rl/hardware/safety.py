@@ -18,8 +18,11 @@ the robot's measured state, and returns the command the robot gets (``applied``)
    - POSITION: targets inside the soft limits; a target moves at most velocity-limit × period.
    - VELOCITY: speed within the velocity limit, and no faster than reaches the soft position
      limit within one period.
-   - TORQUE: within the effort limit; no torque that speeds a joint past its velocity limit
-     or pushes it past its soft position limit (where it is braked instead).
+   - TORQUE: within the effort limit; no torque that speeds a joint past its velocity limit;
+     a joint that will be past its soft position limit within one period gets no outward
+     torque and is braked (damping). A torque-controlled joint coasts on its momentum, so
+     size the margin for the robot's stopping distance; a measured position past the hard
+     limit (plus tolerance) latches the e-stop.
 
 6. **Command range**: clipped into each actuator's command range.
 
@@ -358,8 +361,9 @@ class SafetySupervisor:
             lower = np.where(qd <= -self._vmax, 0.0, -np.inf)
             command = clip(command, lower, upper, EventKind.VELOCITY_LIMIT)
             brake = -spec.damping * qd
-            upper = np.where(q >= self._soft_high, np.minimum(brake, 0.0), np.inf)
-            lower = np.where(q <= self._soft_low, np.maximum(brake, 0.0), -np.inf)
+            ahead = q + qd * dt  # look one period ahead: a torque acts through momentum
+            upper = np.where(ahead >= self._soft_high, np.minimum(brake, 0.0), np.inf)
+            lower = np.where(ahead <= self._soft_low, np.maximum(brake, 0.0), -np.inf)
             command = clip(command, lower, upper, EventKind.POSITION_LIMIT)
             command = clip(command, -self._effort, self._effort, EventKind.EFFORT_LIMIT)
         return clip(command, spec.command_low, spec.command_high, EventKind.COMMAND_RANGE)

@@ -41,7 +41,8 @@ def mock_spec(
     observation_size: int | None = None,
 ) -> RobotSpec:
     """A generic robot: every joint actuated, limits ±1 (position), ±2 (velocity), ±5 (effort),
-    commands ±1 in the mode's units. Its observation is (position, velocity)."""
+    commands ±1 in the mode's units. Its observation starts with (position, velocity), zero-
+    padded or cut to ``observation_size``."""
     ones = np.ones(n_joints)
     return RobotSpec(
         name="mock",
@@ -127,7 +128,9 @@ class MockRobot(RobotInterface):
 
     def _state(self) -> RobotState:
         spec = self.spec
-        obs = np.concatenate([self._q, self._qd])[: spec.observation_size]
+        obs = np.zeros(spec.observation_size)
+        echo = np.concatenate([self._q, self._qd])[: spec.observation_size]
+        obs[: len(echo)] = echo
         return RobotState(
             time=self._time,
             seq=self._seq,

@@ -129,6 +129,9 @@ class SimRobot(RobotInterface):
     def _on_shutdown(self) -> None:
         self.env.close()
 
+    def describe(self) -> dict[str, str | float | int]:
+        return {"engine": self.env.engine.value, "task": self.task_id, "period": self.period}
+
     # -- I/O ------------------------------------------------------------------------------------------
     def _reset(self, seed: int | None, task_state: np.ndarray | None) -> None:
         options = None if task_state is None else {"task_state": task_state}

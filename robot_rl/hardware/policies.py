@@ -1,0 +1,91 @@
+"""Where deployable policies come from: a name or a file, turned into a ``Policy``.
+
+``load_policy(source, act_dim)`` accepts:
+
+- ``zero``: always the zero action (a robot holding its neutral command);
+- ``random`` or ``random:SEED``: uniform random actions;
+- a ``.onnx`` file or a TorchScript archive written by ``robot_rl.hardware.export``;
+- a robot_rl checkpoint (``robot_rl.checkpoint``, loaded with ``weights_only=True``) whose
+  metadata names its ``algorithm``: the loader registered for that algorithm in
+  ``CHECKPOINT_LOADERS`` builds the policy (for an MPC controller, with its model).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from robot_rl.checkpoint import CheckpointError, load_checkpoint
+from robot_rl.evaluation import RandomPolicy
+from robot_rl.hardware.export import OnnxPolicy, PolicyMetadata, TorchScriptPolicy, is_torchscript
+from robot_rl.types import Policy
+
+CHECKPOINT_LOADERS: dict[str, str] = {}
+"""Checkpoint ``algorithm`` metadata -> ``"module:function"``; the function takes the checkpoint
+path and returns a ``Policy``. Agents register themselves here."""
+
+
+class ZeroPolicy:
+    """Always the zero action: the middle of every command range."""
+
+    def __init__(self, act_dim: int) -> None:
+        self.act_dim = act_dim
+
+    def reset(self) -> None:
+        """No memory."""
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return np.zeros(self.act_dim)
+
+
+def is_builtin(source: str) -> bool:
+    """Whether ``source`` names a built-in policy rather than a file."""
+    return source == "zero" or source == "random" or source.startswith("random:")
+
+
+def load_policy(source: str, act_dim: int) -> tuple[Policy, PolicyMetadata | None]:
+    """The policy named by ``source`` (see the module docstring) and its metadata, if any.
+
+    Raises:
+        ValueError: ``source`` names nothing loadable (the message says what was tried).
+    """
+    if source == "zero":
+        return ZeroPolicy(act_dim), None
+    if source == "random" or source.startswith("random:"):
+        seed = int(source.split(":", 1)[1]) if ":" in source else 0
+        space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float64)
+        return RandomPolicy(space, seed=seed), None
+    path = Path(source)
+    if not path.is_file():
+        raise ValueError(
+            f"policy {source!r} is neither 'zero', 'random[:SEED]' nor an existing file"
+        )
+    if path.suffix == ".onnx":
+        policy = OnnxPolicy(path)
+        return policy, policy.metadata
+    if is_torchscript(path):
+        policy = TorchScriptPolicy(path)
+        return policy, policy.metadata
+    try:
+        _, metadata = load_checkpoint(path)
+    except CheckpointError as err:
+        raise ValueError(
+            f"{path} is not an ONNX file, a TorchScript archive or a robot_rl checkpoint: {err}"
+        ) from err
+    algorithm = metadata.get("algorithm")
+    if algorithm not in CHECKPOINT_LOADERS:
+        known = ", ".join(sorted(CHECKPOINT_LOADERS)) or "none registered"
+        raise ValueError(
+            f"checkpoint {path} is for algorithm {algorithm!r}, which has no policy loader "
+            f"(known: {known}); export the policy to ONNX or TorchScript instead"
+        )
+    return _import(CHECKPOINT_LOADERS[algorithm])(path), None
+
+
+def _import(target: str) -> Callable[[Path], Policy]:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
