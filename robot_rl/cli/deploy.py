@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tyro
-
+from robot_rl.cli.common import parse_config
 from robot_rl.envs import Engine
 from robot_rl.hardware.deploy import DeployConfig
 from robot_rl.hardware.events import Termination
@@ -186,8 +185,6 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str], prog: str) -> int:
-    cmd = tyro.cli(
-        DeployCommand, args=list(argv), prog=prog, config=(tyro.conf.EnumChoicesFromValues,)
-    )
+    cmd = parse_config(DeployCommand, argv, prog)
     signal.signal(signal.SIGTERM, _terminate)
     return run(cmd)

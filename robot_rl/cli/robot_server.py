@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tyro
-
+from robot_rl.cli.common import parse_config
 from robot_rl.envs import Engine
 from robot_rl.hardware.keys import default_key_dir, init_keys, load_server_keys
 from robot_rl.hardware.protocol import DEFAULT_ENDPOINT
@@ -92,9 +91,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str], prog: str) -> int:
-    config = tyro.cli(
-        RobotServerConfig, args=list(argv), prog=prog, config=(tyro.conf.EnumChoicesFromValues,)
-    )
+    config = parse_config(RobotServerConfig, argv, prog)
     if config.init_keys is not None:
         folder = init_keys(config.init_keys)
         print(
