@@ -434,12 +434,25 @@ class Deployment:
                 final = step == steps or (
                     scores is not None and scores[3] and self.config.stop_on_termination
                 )
-                action, decision = self._act(state, runner, final)
+                failure = None
+                try:
+                    action, decision = self._act(state, runner, final)
+                except PolicyError as err:  # the cycle is still recorded, then the run ends
+                    self._note(
+                        Event(self._cycle, self._now(), EventKind.POLICY_ERROR, detail=str(err))
+                    )
+                    action, decision = nan_array(spec.n_act), None
+                    failure = _StopRunError(Termination.POLICY_ERROR, str(err))
+                except RobotError as err:
+                    action, decision = nan_array(spec.n_act), None
+                    failure = _StopRunError(*self._robot_failure(err))
                 timing = loop.finish(tick)
                 self._log_cycle(
                     index, step, state, tick, timing, action, decision, scores, last_start
                 )
                 last_start = tick.start
+                if failure is not None:
+                    raise failure
                 if decision is not None and decision.stop is not None:
                     raise _StopRunError(
                         decision.stop, decision.events[-1].detail if decision.events else ""
@@ -449,10 +462,7 @@ class Deployment:
                 previous = (state.observation, spec.action_from_command(decision.applied))
         except _StopRunError as stop:
             termination, detail = stop.reason, stop.detail
-        except PolicyError as err:
-            self._note(Event(self._cycle, self._now(), EventKind.POLICY_ERROR, detail=str(err)))
-            termination, detail = Termination.POLICY_ERROR, str(err)
-        except RobotError as err:
+        except RobotError as err:  # reading the robot failed
             termination, detail = self._robot_failure(err)
         finally:
             self.supervisor.disarm()
