@@ -99,15 +99,27 @@ def serve_in_thread(
 
 
 @pytest.fixture
-def served_mock(key_dir: Path) -> Iterator[Served]:
-    """A 50 Hz two-joint velocity-controlled mock robot behind a robot server."""
-    served = serve_in_thread(MockRobot(mock_spec(rate=50.0)), key_dir)
-    yield served
-    served.stop.set()
-    served.thread.join(timeout=10)
-    assert not served.thread.is_alive()
+def serve(key_dir: Path) -> Iterator[Callable[..., Served]]:
+    """Start robot servers in threads (stopped after the test): ``serve(robot, safety)``."""
+    started: list[Served] = []
+
+    def start(robot: RobotInterface, safety: SafetyConfig | None = None) -> Served:
+        started.append(serve_in_thread(robot, key_dir, safety))
+        return started[-1]
+
+    yield start
+    for served in started:
+        served.stop.set()
+        served.thread.join(timeout=10)
+        assert not served.thread.is_alive()
 
 
 @pytest.fixture
-def client_keys(key_dir: Path):  # noqa: ANN201
+def served_mock(serve: Callable[..., Served]) -> Served:
+    """A 50 Hz two-joint velocity-controlled mock robot behind a robot server."""
+    return serve(MockRobot(mock_spec(rate=50.0)))
+
+
+@pytest.fixture
+def client_keys(key_dir: Path):
     return load_client_keys(key_dir)

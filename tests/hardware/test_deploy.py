@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from robot_rl.envs.robots.description import ControlMode
 from robot_rl.hardware import (
     DeployConfig,
-    EventKind,
     Lifecycle,
     MockFaults,
     MockRobot,
@@ -36,17 +35,17 @@ def assert_safe_and_recorded(robot: MockRobot, record: Path, termination: Termin
     assert robot.safe_stops >= 1
     np.testing.assert_array_equal(robot.last_command, safe_command(robot.spec, robot.read_state()))
     log = read_run(record)
-    assert log.complete and log.termination == termination.value
+    assert log.complete
+    assert log.termination == termination.value
     assert log.n_cycles == len(log.cycles["applied"]) > 0
     for command in robot.commands:  # nothing unsafe ever reached the motors
         assert np.all(np.isfinite(command))
-        assert np.all(command >= robot.spec.command_low) and np.all(
-            command <= robot.spec.command_high
-        )
+        assert np.all(command >= robot.spec.command_low)
+        assert np.all(command <= robot.spec.command_high)
 
 
 class Robot(MockRobot):
-    def read_state(self):  # noqa: ANN201 (state after shutdown, for the checks above)
+    def read_state(self):
         return self._state()
 
 
@@ -60,8 +59,10 @@ def test_a_policy_that_raises_ends_the_run_safely(tmp_path: Path, scripted_polic
     result = deploy(
         robot, policy, DeployConfig(episode_steps=50, pacing=Pacing.NONE), record=tmp_path / "r.h5"
     )
-    assert result.termination is Termination.POLICY_ERROR and "policy bug" in result.detail
-    assert result.cycles == 8 and result.event_counts["POLICY_ERROR"] == 1
+    assert result.termination is Termination.POLICY_ERROR
+    assert "policy bug" in result.detail
+    assert result.cycles == 8
+    assert result.event_counts["POLICY_ERROR"] == 1
     assert_safe_and_recorded(robot, tmp_path / "r.h5", Termination.POLICY_ERROR)
 
 
@@ -77,7 +78,8 @@ def test_a_stalled_policy_trips_the_watchdog(tmp_path: Path, scripted_policy) ->
         robot, policy, config, SafetyConfig(watchdog_cycles=3), record=tmp_path / "r.h5"
     )
     assert result.termination is Termination.WATCHDOG
-    assert result.event_counts["POLICY_STALL"] == 3 and result.event_counts["MISSED_COMMAND"] == 2
+    assert result.event_counts["POLICY_STALL"] == 3
+    assert result.event_counts["MISSED_COMMAND"] == 2
     assert result.cycles == 8  # 5 good cycles, 3 stalled ones
     assert_safe_and_recorded(robot, tmp_path / "r.h5", Termination.WATCHDOG)
     # While stalled, the previous command was held, never anything new.
@@ -130,11 +132,14 @@ def test_a_robot_that_stops_answering_ends_the_run(tmp_path: Path, linear_policy
         DeployConfig(episode_steps=50, pacing=Pacing.NONE),
         record=tmp_path / "r.h5",
     )
-    assert result.termination is Termination.COMMS_LOST and "stopped answering" in result.detail
+    assert result.termination is Termination.COMMS_LOST
+    assert "stopped answering" in result.detail
     log = read_run(tmp_path / "r.h5")
-    assert log.complete and log.termination == "comms_lost"
+    assert log.complete
+    assert log.termination == "comms_lost"
     assert log.n_cycles == 12  # one cycle per read that was answered
-    assert robot.safe_stops >= 1 and robot.lifecycle is Lifecycle.FINALIZED
+    assert robot.safe_stops >= 1
+    assert robot.lifecycle is Lifecycle.FINALIZED
 
 
 def test_a_sensor_fault_latches_the_estop(tmp_path: Path, linear_policy) -> None:
@@ -146,7 +151,8 @@ def test_a_sensor_fault_latches_the_estop(tmp_path: Path, linear_policy) -> None
         record=tmp_path / "r.h5",
     )
     assert result.termination is Termination.STATE_LIMIT
-    assert result.event_counts["STATE_LIMIT"] == 1 and result.event_counts["ESTOP"] == 1
+    assert result.event_counts["STATE_LIMIT"] == 1
+    assert result.event_counts["ESTOP"] == 1
     assert all(np.all(np.isfinite(c)) for c in robot.commands)
 
 
@@ -161,7 +167,8 @@ def test_loop_overruns_are_counted_and_the_run_goes_on(tmp_path: Path, linear_po
         record=tmp_path / "r.h5",
     )
     assert result.termination is Termination.COMPLETED
-    assert result.loop.overruns >= 10 and result.event_counts["OVERRUN"] == result.loop.overruns
+    assert result.loop.overruns >= 10
+    assert result.event_counts["OVERRUN"] == result.loop.overruns
     assert result.lost_cycles >= 5
     log = read_run(tmp_path / "r.h5")
     assert log.lost_cycles() == result.lost_cycles

@@ -16,22 +16,27 @@ def test_limits_come_from_the_urdf_and_the_actuators() -> None:
     cart = spec_from_robot(CARTPOLE, 0.05)
     assert cart.joint_names == ("slider", "hinge")
     assert cart.actuated == (0,)
-    assert cart.mode is ControlMode.TORQUE and cart.safe_behaviour is SafeBehaviour.DAMP
+    assert cart.mode is ControlMode.TORQUE
+    assert cart.safe_behaviour is SafeBehaviour.DAMP
     np.testing.assert_array_equal(cart.position_low, [-2.0, -math.inf])
     np.testing.assert_array_equal(cart.position_high, [2.0, math.inf])
     np.testing.assert_array_equal(cart.effort_limit, [10.0])
-    assert cart.rate == pytest.approx(20.0) and cart.max_rate == pytest.approx(1000.0)
+    assert cart.rate == pytest.approx(20.0)
+    assert cart.max_rate == pytest.approx(1000.0)
 
     reacher = spec_from_robot(REACHER, 0.05)
     np.testing.assert_array_equal(reacher.position_high, [math.inf, 2.8])
 
     arm = spec_from_robot(IIWA, 0.05)
-    assert arm.mode is ControlMode.VELOCITY and arm.safe_behaviour is SafeBehaviour.HOLD
+    assert arm.mode is ControlMode.VELOCITY
+    assert arm.safe_behaviour is SafeBehaviour.HOLD
     assert arm.n_joints == arm.n_act == 7
-    assert np.all(np.isfinite(arm.position_low)) and np.all(arm.velocity_limit == 10.0)
+    assert np.all(np.isfinite(arm.position_low))
+    assert np.all(arm.velocity_limit == 10.0)
 
     dog = spec_from_robot(A1, 0.02)
-    assert dog.mode is ControlMode.POSITION and dog.safe_behaviour is SafeBehaviour.HOLD
+    assert dog.mode is ControlMode.POSITION
+    assert dog.safe_behaviour is SafeBehaviour.HOLD
 
 
 def test_urdf_limits_treat_continuous_joints_as_unlimited() -> None:
@@ -72,7 +77,8 @@ def test_spec_round_trips_through_json_with_infinite_limits() -> None:
         spec = robot.spec
     back = RobotSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert back.to_dict() == spec.to_dict()
-    assert back.task == "robot_rl/CartpoleSwingup-v0" and back.observation_size == 5
+    assert back.task == "robot_rl/CartpoleSwingup-v0"
+    assert back.observation_size == 5
     assert math.isinf(back.position_high[1])
 
 

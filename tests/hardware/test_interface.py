@@ -28,10 +28,12 @@ def test_lifecycle_order_is_enforced() -> None:
     with pytest.raises(LifecycleError, match="start_episode"):
         robot.start_episode()
     robot.deactivate()
-    assert robot.lifecycle is Lifecycle.INACTIVE and robot.safe_stops == 1
+    assert robot.lifecycle is Lifecycle.INACTIVE
+    assert robot.safe_stops == 1
     robot.shutdown()
     robot.shutdown()  # idempotent
-    assert robot.lifecycle is Lifecycle.FINALIZED and robot.safe_stops == 2
+    assert robot.lifecycle is Lifecycle.FINALIZED
+    assert robot.safe_stops == 2
 
 
 def test_write_refuses_wrong_shapes_and_non_finite_commands() -> None:
@@ -47,10 +49,15 @@ def test_write_refuses_wrong_shapes_and_non_finite_commands() -> None:
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_context_manager_safe_stops_on_exceptions_and_ctrl_c(error: BaseException) -> None:
     robot = MockRobot(mock_spec(mode=ControlMode.TORQUE))
-    with pytest.raises(type(error)), robot:
-        robot.activate()
-        robot.write(np.array([0.5, 0.5]))
-        raise error
+
+    def run() -> None:
+        with robot:
+            robot.activate()
+            robot.write(np.array([0.5, 0.5]))
+            raise error
+
+    with pytest.raises(type(error)):
+        run()
     assert robot.lifecycle is Lifecycle.FINALIZED
     assert robot.safe_stops == 1
     # Damping -D q̇ with D = 1 and q̇ = 0.5 N·m × 10 ms on a unit inertia.
@@ -74,7 +81,8 @@ def test_ctrl_c_during_the_safe_stop_waits_for_it_to_finish() -> None:
     robot.activate()
     with pytest.raises(KeyboardInterrupt):
         robot.deactivate()
-    assert robot.finished and robot.lifecycle is Lifecycle.INACTIVE
+    assert robot.finished
+    assert robot.lifecycle is Lifecycle.INACTIVE
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 

@@ -24,7 +24,7 @@ class FakeClock:
         self.now += seconds
 
 
-def run(loop: FixedRateLoop, clock: FakeClock, work: list[float]):  # noqa: ANN201
+def run(loop: FixedRateLoop, clock: FakeClock, work: list[float]):
     timings = []
     for w in work:
         tick = loop.wait()
@@ -48,7 +48,9 @@ def test_timer_pacing_keeps_the_deadlines_and_counts_overruns_and_skips() -> Non
     lateness = [t.tick.lateness for t in timings]
     np.testing.assert_allclose(lateness, [0, 0, 0, 0.005, 0], atol=1e-12)
     stats = loop.stats()
-    assert stats.cycles == 5 and stats.overruns == 1 and stats.skipped == 1
+    assert stats.cycles == 5
+    assert stats.overruns == 1
+    assert stats.skipped == 1
     assert stats.lateness_max == pytest.approx(0.005)
 
 
@@ -105,4 +107,5 @@ def test_low_pass_filter_has_its_cutoff_and_ignores_non_finite_actions() -> None
     assert np.isnan(f(np.array([np.nan]))[0])  # passed on for the supervisor to reject
     assert f(np.array([1.0]))[0] == pytest.approx(1.0, abs=1e-6)  # state not poisoned
     passthrough = LowPassFilter(1.0)
-    assert passthrough(np.array([3.0]))[0] == 3.0 and passthrough(np.array([-3.0]))[0] == -3.0
+    assert passthrough(np.array([3.0]))[0] == 3.0
+    assert passthrough(np.array([-3.0]))[0] == -3.0

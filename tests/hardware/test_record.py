@@ -43,12 +43,16 @@ def test_a_record_reads_back_exactly(tmp_path: Path) -> None:
     recorder.close(Termination.COMPLETED, {"overruns": 1})
 
     log = read_run(tmp_path / "run.h5")
-    assert log.complete and log.termination == "completed" and log.n_cycles == 21
-    assert log.attrs["policy"] == "test" and log.attrs["loop_stats"] == {"overruns": 1}
+    assert log.complete
+    assert log.termination == "completed"
+    assert log.n_cycles == 21
+    assert log.attrs["policy"] == "test"
+    assert log.attrs["loop_stats"] == {"overruns": 1}
     assert log.spec.to_dict() == spec.to_dict()
     np.testing.assert_array_equal(log.cycles["applied"][:, 0], np.arange(21) / 2)
     np.testing.assert_array_equal(log.cycles["observation"][5], [5, 5, -5, -5])
-    assert log.cycles["overrun"].sum() == 1 and log.lost_cycles() == 1
+    assert log.cycles["overrun"].sum() == 1
+    assert log.lost_cycles() == 1
     assert log.cycles["interventions"][0] == 1 << EventKind.SLEW_LIMIT.value
     assert [(e.kind, e.joint, e.detail) for e in log.events] == [
         (EventKind.OVERRUN, -1, "late"),
@@ -79,7 +83,8 @@ def test_a_crash_loses_at_most_the_last_chunk(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == -9, proc.stderr
     log = read_run(path)
-    assert not log.complete and log.termination == "incomplete"
+    assert not log.complete
+    assert log.termination == "incomplete"
     assert log.n_cycles == 30  # three flushed chunks; the 7 buffered rows are lost
     np.testing.assert_array_equal(log.cycles["cycle"], np.arange(30))
 

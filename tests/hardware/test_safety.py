@@ -63,14 +63,18 @@ def test_any_command_leaves_the_supervisor_finite_and_within_limits(mode, steps)
         decision = sup.step(s, command)
         applied = decision.applied
         kinds = {e.kind for e in decision.events}
-        assert applied.shape == (2,) and np.all(np.isfinite(applied))
-        assert np.all(applied >= spec.command_low) and np.all(applied <= spec.command_high)
+        assert applied.shape == (2,)
+        assert np.all(np.isfinite(applied))
+        assert np.all(applied >= spec.command_low)
+        assert np.all(applied <= spec.command_high)
         if decision.stop is not None:
-            assert decision.stop is Termination.WATCHDOG and EventKind.WATCHDOG in kinds
+            assert decision.stop is Termination.WATCHDOG
+            assert EventKind.WATCHDOG in kinds
             np.testing.assert_array_equal(applied, safe_command(spec, s, q))
             return  # the watchdog ended the run
         if mode is ControlMode.POSITION:
-            assert np.all(applied >= soft_low - 1e-12) and np.all(applied <= soft_high + 1e-12)
+            assert np.all(applied >= soft_low - 1e-12)
+            assert np.all(applied <= soft_high + 1e-12)
         elif mode is ControlMode.VELOCITY:
             assert np.all(np.abs(applied) <= spec.velocity_limit + 1e-12)
             # No faster than reaches the soft limits in one period (where the range allows).
@@ -147,7 +151,8 @@ def test_estop_latches_until_reset() -> None:
         sup.arm(s)
     assert sup.step(s, np.array([1.0, 1.0])).stop is Termination.ESTOP  # still latched
     event = sup.reset_estop()
-    assert event.kind is EventKind.ESTOP_RESET and event.detail == "button pressed"
+    assert event.kind is EventKind.ESTOP_RESET
+    assert event.detail == "button pressed"
     assert not sup.armed  # reset does not arm
     sup.arm(s)
     assert sup.step(s, np.array([0.5, 0.5])).stop is None
@@ -166,8 +171,10 @@ def test_a_state_outside_the_hard_limits_latches_the_estop(q, qd, match) -> None
     sup.arm(state([0.0, 0.0]))
     decision = sup.step(state(q, qd), np.array([0.1, 0.1]))
     assert decision.stop is Termination.STATE_LIMIT
-    assert decision.events[0].kind is EventKind.STATE_LIMIT and match in decision.events[0].detail
-    assert sup.estopped and np.all(np.isfinite(decision.applied))
+    assert decision.events[0].kind is EventKind.STATE_LIMIT
+    assert match in decision.events[0].detail
+    assert sup.estopped
+    assert np.all(np.isfinite(decision.applied))
 
 
 def test_soft_margin_slows_a_velocity_command_to_stop_at_the_soft_limit() -> None:

@@ -23,7 +23,8 @@ def test_commands_drive_the_env_exactly_as_its_actions_do(engine: str) -> None:
             obs, *_ = twin.step(action)
             state = robot.read()
             np.testing.assert_array_equal(state.observation, obs)
-        assert state.time == pytest.approx(20 * 0.05) and state.seq == 20
+        assert state.time == pytest.approx(20 * 0.05)
+        assert state.seq == 20
         np.testing.assert_array_equal(state.applied, robot.spec.command_from_action(actions[-1]))
         assert state.effort[1] == 0.0  # the hinge has no actuator
 

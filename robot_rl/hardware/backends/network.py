@@ -228,3 +228,32 @@ class NetworkRobot(RobotInterface):
         if self._ctx is not None:
             self._ctx.term()
             self._ctx = None
+
+
+def send_estop(
+    keys: ClientKeys,
+    endpoint: str = DEFAULT_ENDPOINT,
+    reason: str = "e-stop",
+    timeout: float = 1.0,
+) -> None:
+    """Latch a robot server's e-stop from anywhere that holds an authorized key, without
+    taking the robot's session (a software e-stop button).
+
+    Raises:
+        RobotTimeoutError: the server did not acknowledge in time.
+    """
+    require_curve()
+    with zmq.Context() as ctx, ctx.socket(zmq.DEALER) as sock:
+        sock.curve_publickey = keys.pair.public
+        sock.curve_secretkey = keys.pair.secret
+        sock.curve_serverkey = keys.server_public
+        sock.linger = 0
+        sock.connect(endpoint)
+        sock.send(encode(MessageType.ESTOP, reason=reason))
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if sock.poll(math.ceil(remaining * 1000)):
+                kind, message = decode(sock.recv())
+                if kind is MessageType.ACK and message.get("of") == MessageType.ESTOP.value:
+                    return
+        raise RobotTimeoutError(f"the robot server at {endpoint} did not acknowledge the e-stop")
