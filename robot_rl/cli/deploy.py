@@ -186,5 +186,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str], prog: str) -> int:
     cmd = parse_config(DeployCommand, argv, prog)
-    signal.signal(signal.SIGTERM, _terminate)
-    return run(cmd)
+    previous = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM: safe stop like Ctrl-C
+    try:
+        return run(cmd)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

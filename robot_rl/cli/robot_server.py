@@ -106,5 +106,8 @@ def main(argv: Sequence[str], prog: str) -> int:
         format="%(asctime)s %(message)s",
         stream=sys.stderr,
     )
-    signal.signal(signal.SIGTERM, _terminate)
-    return serve(config)
+    previous = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM: safe stop like Ctrl-C
+    try:
+        return serve(config)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
