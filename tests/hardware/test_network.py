@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import heapq
 import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -29,10 +27,12 @@ from robot_rl.hardware import (
     Termination,
     deploy,
     load_client_keys,
+    load_server_keys,
     mock_spec,
     read_run,
     safe_command,
 )
+from robot_rl.hardware.backends.lossy import LossyLink
 from robot_rl.hardware.backends.network import send_estop
 from robot_rl.hardware.keys import ClientKeys, KeyPair
 from robot_rl.hardware.protocol import MessageType, decode
@@ -246,84 +246,17 @@ def test_a_killed_server_ends_the_run_as_comms_lost(
     assert log.n_cycles >= 10
 
 
-class LossyLink:
-    """A man in the middle (holding the server's and a client's keys, as a network would carry
-    their traffic) that drops or delays chosen commands.
-
-    Args:
-        drop: command sequence numbers to drop.
-        delay: command sequence numbers to deliver ``delay_by`` seconds late.
-    """
-
-    def __init__(
-        self, key_dir: Path, upstream: str, drop: set[int], delay: set[int], delay_by: float
-    ) -> None:
-        from robot_rl.hardware import load_server_keys
-
-        server, client = load_server_keys(key_dir), load_client_keys(key_dir)
-        self.ctx = zmq.Context()
-        self.front = self.ctx.socket(zmq.ROUTER)
-        self.front.curve_server = True
-        self.front.curve_publickey, self.front.curve_secretkey = (
-            server.pair.public,
-            server.pair.secret,
-        )
-        self.front.linger = 0
-        self.front.bind("tcp://127.0.0.1:*")
-        self.endpoint = self.front.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.back = self.ctx.socket(zmq.DEALER)
-        self.back.curve_publickey, self.back.curve_secretkey = (
-            client.pair.public,
-            client.pair.secret,
-        )
-        self.back.curve_serverkey = client.server_public
-        self.back.linger = 0
-        self.back.connect(upstream)
-        self.drop, self.delay, self.delay_by = drop, delay, delay_by
-        self.dropped: list[int] = []
-        self.delayed: list[int] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self.front, zmq.POLLIN)
-        poller.register(self.back, zmq.POLLIN)
-        identity, held = None, []
-        while not self.stop.is_set():
-            for sock, _ in poller.poll(1):
-                if sock is self.front:
-                    identity, frame = self.front.recv_multipart()
-                    kind, message = decode(frame)
-                    seq = message.get("seq") if kind is MessageType.COMMAND else None
-                    if seq in self.drop:
-                        self.drop.discard(seq)
-                        self.dropped.append(seq)
-                    elif seq in self.delay:
-                        self.delay.discard(seq)
-                        self.delayed.append(seq)
-                        heapq.heappush(held, (time.monotonic() + self.delay_by, seq, frame))
-                    else:
-                        self.back.send(frame)
-                else:
-                    self.front.send_multipart([identity, self.back.recv()])
-            while held and held[0][0] <= time.monotonic():
-                self.back.send(heapq.heappop(held)[2])
-        self.front.close(0)
-        self.back.close(0)
-        self.ctx.term()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
+def lossy_link(key_dir: Path, upstream: str, **faults) -> LossyLink:
+    return LossyLink(load_server_keys(key_dir), load_client_keys(key_dir), upstream, **faults)
 
 
 def test_dropped_and_delayed_commands_are_held_counted_and_survived(
     serve, key_dir: Path, tmp_path: Path, linear_policy
 ) -> None:
     served = serve(MockRobot(mock_spec(rate=50.0)), SafetyConfig(watchdog_cycles=10))
-    link = LossyLink(key_dir, served.endpoint, drop={10, 20, 21, 40}, delay={30, 50}, delay_by=0.03)
+    link = lossy_link(
+        key_dir, served.endpoint, drop={10, 20, 21, 40}, delay={30, 50}, delay_by=0.03
+    )
     try:
         result = deploy(
             NetworkRobot(load_client_keys(key_dir), link.endpoint),
@@ -352,7 +285,7 @@ def test_a_burst_of_lost_commands_trips_the_server_watchdog(
     serve, key_dir: Path, tmp_path: Path, linear_policy
 ) -> None:
     served = serve(MockRobot(mock_spec(rate=50.0)), SafetyConfig(watchdog_cycles=3))
-    link = LossyLink(key_dir, served.endpoint, drop=set(range(15, 25)), delay=set(), delay_by=0.0)
+    link = lossy_link(key_dir, served.endpoint, drop=set(range(15, 25)))
     try:
         result = deploy(
             NetworkRobot(load_client_keys(key_dir), link.endpoint),
