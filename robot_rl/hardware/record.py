@@ -6,7 +6,7 @@ Layout of a record (format ``robot_rl.run/1``)::
               the RobotSpec), plus what the caller adds (backend, engine, rate, policy,
               protocol ...); on a clean close also complete=True, termination, cycles and
               loop_stats (JSON). A record without ``complete`` was cut short by a crash.
-    /cycles   one row per control cycle, every dataset of length n_cycles:
+    /cycles   one row per control cycle: a compound dataset with the fields
               cycle, episode, step, seq            int
               t_start, t_robot                     s (host clock since run start; robot clock)
               lateness, compute                    s (cycle start after its deadline; work)
@@ -28,16 +28,18 @@ Layout of a record (format ``robot_rl.run/1``)::
 
 The file is written in SWMR mode: rows are buffered and appended every ``chunk_cycles``
 cycles (and at every episode end), then flushed, so a crash loses at most the rows since the
-last flush and the file stays readable (``read_run`` opens it with ``swmr=True``).
+last flush and the file stays readable (``read_run`` opens it with ``swmr=True``). All of a
+cycle's fields live in one compound dataset, so a flush is a single append.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +96,7 @@ class EpisodeRecord:
     termination: str
 
 
-_SCALARS = {
+_SCALARS = {  # per-cycle scalar fields and their types
     "cycle": "i8",
     "episode": "i4",
     "step": "i4",
@@ -135,6 +137,27 @@ EPISODE_DTYPE = np.dtype(
 )
 
 
+def cycle_dtype(n_joints: int, n_act: int, obs_dim: int) -> np.dtype:
+    """The compound dtype of one recorded cycle (``CycleRecord``'s fields, in order)."""
+    widths = {
+        "position": n_joints,
+        "velocity": n_joints,
+        "effort": n_joints,
+        "observation": obs_dim,
+        "action": n_act,
+        "desired": n_act,
+        "applied": n_act,
+        "robot_applied": n_act,
+    }
+    fields = []
+    for f in dataclasses.fields(CycleRecord):
+        if f.name in widths:
+            fields.append((f.name, "f4" if f.name == "observation" else "f8", (widths[f.name],)))
+        else:
+            fields.append((f.name, _SCALARS[f.name]))
+    return np.dtype(fields)
+
+
 def intervention_mask(events: list[Event] | tuple[Event, ...]) -> int:
     """Bitmask with bit ``kind.value`` set for each event kind in ``events``."""
     mask = 0
@@ -169,7 +192,7 @@ class RunRecorder:
             raise FileExistsError(f"run record {self.path} already exists")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.chunk_cycles = chunk_cycles
-        self._rows: list[CycleRecord] = []
+        self._rows = 0  # buffered rows
         self._events: list[Event] = []
         self._episodes: list[EpisodeRecord] = []
         self._cycles = 0
@@ -185,30 +208,11 @@ class RunRecorder:
             f.attrs[key] = (
                 value if isinstance(value, str | int | float | bool) else json.dumps(value)
             )
-        widths = {
-            "position": spec.n_joints,
-            "velocity": spec.n_joints,
-            "effort": spec.n_joints,
-            "observation": obs_dim,
-            "action": spec.n_act,
-            "desired": spec.n_act,
-            "applied": spec.n_act,
-            "robot_applied": spec.n_act,
-        }
-        cycles = f.create_group("cycles")
-        for name, dtype in _SCALARS.items():
-            cycles.create_dataset(
-                name, shape=(0,), maxshape=(None,), chunks=(chunk_cycles,), dtype=dtype
-            )
-        for name, width in widths.items():
-            dtype = "f4" if name == "observation" else "f8"
-            cycles.create_dataset(
-                name,
-                shape=(0, width),
-                maxshape=(None, width),
-                chunks=(chunk_cycles, max(width, 1)),
-                dtype=dtype,
-            )
+        self._dtype = cycle_dtype(spec.n_joints, spec.n_act, obs_dim)
+        self._buffer = np.zeros(chunk_cycles, self._dtype)
+        f.create_dataset(
+            "cycles", shape=(0,), maxshape=(None,), chunks=(chunk_cycles,), dtype=self._dtype
+        )
         events = f.create_dataset(
             "events", shape=(0,), maxshape=(None,), chunks=(256,), dtype=EVENT_DTYPE
         )
@@ -225,9 +229,10 @@ class RunRecorder:
 
     def append(self, row: CycleRecord) -> None:
         """Buffer one cycle; every ``chunk_cycles`` cycles the buffer is written and flushed."""
-        self._rows.append(row)
+        self._buffer[self._rows] = tuple(getattr(row, name) for name in self._dtype.names)
+        self._rows += 1
         self._cycles += 1
-        if len(self._rows) >= self.chunk_cycles:
+        if self._rows >= self.chunk_cycles:
             self.flush()
 
     def add_events(self, events: list[Event] | tuple[Event, ...]) -> None:
@@ -243,14 +248,8 @@ class RunRecorder:
         """Append the buffered rows, events and episodes to the file and flush it to disk."""
         f = self._file
         if self._rows:
-            group = f["cycles"]
-            n, m = group["cycle"].shape[0], len(self._rows)
-            for field in fields(CycleRecord):
-                values = np.array([getattr(r, field.name) for r in self._rows])
-                ds = group[field.name]
-                ds.resize(n + m, axis=0)
-                ds[n : n + m] = values
-            self._rows.clear()
+            _append(f["cycles"], self._buffer[: self._rows])
+            self._rows = 0
         if self._events:
             rows = np.array(
                 [
@@ -376,7 +375,8 @@ def read_run(path: str | Path) -> RunLog:
         if f.attrs.get("format") != RECORD_FORMAT:
             raise ValueError(f"{path} is not a {RECORD_FORMAT} record")
         attrs = {key: _decode(value) for key, value in f.attrs.items()}
-        cycles = {name: ds[()] for name, ds in f["cycles"].items()}
+        table = f["cycles"][()]
+        cycles = {name: table[name] for name in table.dtype.names}
         raw_events = f["events"][()]
         episodes = f["episodes"][()]
     events = tuple(
