@@ -169,6 +169,14 @@ def main() -> None:
          f"{r['p99']:.3f}", f"{r['max']:.2f}", f"{r['period_std']:.3f}", r["overruns"], r["lost"]]
         for r in loops
     ]  # fmt: skip
+    net_header = [
+        "rate Hz", "cycles", "RTT p50 ms", "RTT p99 ms", "RTT max ms", "missed",
+        "state period std ms", "client cycle p99 ms", "sustained",
+    ]  # fmt: skip
+    loop_header = [
+        "rate Hz", "spin ms", "cycles", "lateness p50 ms", "p99 ms", "max ms",
+        "period std ms", "overruns", "cycles lost",
+    ]  # fmt: skip
     body = "\n".join(
         [
             "## Networked robot latency and control-loop jitter (`benchmarks/hal_latency.py`)",
@@ -184,20 +192,12 @@ def main() -> None:
             f"the period. Sustained rates: {', '.join(f'{r:g} Hz' for r in sustained) or 'none'}. "
             f"Target (500 Hz, p99 < 2 ms): **{verdict}**.",
             "",
-            markdown_table(
-                ["rate Hz", "cycles", "RTT p50 ms", "RTT p99 ms", "RTT max ms", "missed",
-                 "state period std ms", "client cycle p99 ms", "sustained"],
-                net_rows,
-            ),  # fmt: skip
+            markdown_table(net_header, net_rows),
             "",
             "Timer-paced loop on a mock 7-joint robot (same deployment path): lateness of each "
             "cycle start after its deadline.",
             "",
-            markdown_table(
-                ["rate Hz", "spin ms", "cycles", "lateness p50 ms", "p99 ms", "max ms",
-                 "period std ms", "overruns", "cycles lost"],
-                loop_rows,
-            ),  # fmt: skip
+            markdown_table(loop_header, loop_rows),
         ]
     )
     write_section("hal_latency", body)
