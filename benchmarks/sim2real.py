@@ -1,0 +1,239 @@
+"""The sim-to-real gap: train on MuJoCo with and without domain randomization, deploy through
+the hardware layer to a PyBullet robot server standing in for the real robot, and compare.
+
+For each task (the cart-pole swing-up and the two-link reacher) and each training condition
+(nominal robot; the task's default domain randomization table), SAC trains on MuJoCo; its
+deterministic actor is exported to TorchScript and deployed from the exported file only:
+
+- **sim**: to a simulated MuJoCo robot (``SimRobot``, nominal parameters) in this process;
+- **real**: to ``robot-rl robot-server --engine pybullet`` in its own process over loopback
+  (CURVE-authenticated ZeroMQ, real time, the server's own supervisor and watchdog).
+
+Both go through the same deployment path (supervisor, run record, task scores computed from
+the observations) on the same episode seeds. The score of a run is its mean return minus that
+of the zero policy on the same robot and seeds (a "do nothing" baseline: the reacher's
+returns are negative distances, so raw return ratios would mean nothing); the real/sim ratio
+of scores and of success rates is reported. Target: the randomized policy keeps >= 80 % of its
+simulated performance on both tasks; the unrandomized gap is reported beside it.
+
+Usage: python benchmarks/sim2real.py [--tasks cartpole reacher] [--episodes 20] [--seed 0]
+       [--steps-cartpole N] [--steps-reacher N] [--agent sac|linear] [--no-write]
+
+``--agent linear`` deploys untrained linear policies to exercise the pipeline quickly; its
+figures are not a result and are never written to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from common import machine_summary, markdown_table, write_section
+
+import robot_rl
+from robot_rl.hardware import (
+    DeployConfig,
+    NetworkRobot,
+    Pacing,
+    RunResult,
+    SimRobot,
+    deploy,
+    init_keys,
+    load_client_keys,
+)
+from robot_rl.hardware.export import PolicyMetadata, export_torchscript
+from robot_rl.hardware.policies import ZeroPolicy, load_policy
+from robot_rl.types import Policy
+
+REPO = Path(__file__).resolve().parent.parent
+TASKS = {"cartpole": "robot_rl/CartpoleSwingup-v0", "reacher": "robot_rl/ReacherTwoLink-v0"}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    mean_return: float
+    success: float
+    episodes: int
+    termination: str
+
+
+def evaluation(result: RunResult) -> Evaluation:
+    return Evaluation(
+        result.mean_return, result.success_rate, len(result.episodes), result.termination.value
+    )
+
+
+# -- training -----------------------------------------------------------------------------------
+def train_sac(env_id: str, randomize: bool, steps: int, seed: int) -> torch.nn.Module:
+    """SAC on MuJoCo; returns the deterministic actor (obs -> tanh(mean))."""
+    try:
+        from robot_rl.agents.sac import SAC, SACConfig, TrainConfig, Trainer
+    except ImportError as err:
+        raise SystemExit(f"sim2real needs the SAC agent (robot_rl.agents.sac): {err}") from None
+    env = robot_rl.make(env_id, engine="mujoco", randomization=randomize or None)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    agent = SAC(obs_dim, act_dim, SACConfig(), seed=seed)
+    Trainer(agent, [env], TrainConfig(total_steps=steps, eval_every=0, seed=seed), env_id).train()
+    return agent.actor
+
+
+def linear_actor(env_id: str, randomize: bool, steps: int, seed: int) -> torch.nn.Module:
+    """An untrained linear policy (pipeline check only)."""
+    env = robot_rl.make(env_id)
+    torch.manual_seed(seed + int(randomize))
+    return torch.nn.Sequential(
+        torch.nn.Linear(env.observation_space.shape[0], env.action_space.shape[0]),
+        torch.nn.Tanh(),
+    )
+
+
+AGENTS = {"sac": train_sac, "linear": linear_actor}
+
+
+# -- deployment ---------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RealRobot:
+    """A PyBullet robot server in its own process, for one task."""
+
+    def __init__(self, env_id: str, keys: Path) -> None:
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+        self.keys = keys
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from robot_rl.cli import main; sys.exit(main())",
+             "robot-server", "--robot", env_id, "--engine", "pybullet", "--bind", self.endpoint,
+             "--keys", str(keys), "--no-verbose"],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        line = self.process.stdout.readline()
+        if "serving" not in line:
+            self.close()
+            raise RuntimeError(f"the robot server did not start: {line!r}")
+
+    def deploy(self, policy: Policy, episodes: int, seed: int, record: Path) -> Evaluation:
+        robot = NetworkRobot(load_client_keys(self.keys), self.endpoint)
+        return evaluation(
+            deploy(robot, policy, DeployConfig(episodes=episodes, seed=seed), record=record)
+        )
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def deploy_sim(env_id: str, policy: Policy, episodes: int, seed: int, record: Path) -> Evaluation:
+    robot = SimRobot.make(env_id, "mujoco")
+    config = DeployConfig(episodes=episodes, seed=seed, pacing=Pacing.NONE)
+    return evaluation(deploy(robot, policy, config, record=record))
+
+
+def ratio(real: float, sim: float) -> str:
+    """real / sim as a percentage ('n/a' when sim is zero)."""
+    return f"{real / sim:.0%}" if abs(sim) > 1e-9 else "n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-seed", type=int, default=10_000)
+    parser.add_argument("--steps-cartpole", type=int, default=60_000)
+    parser.add_argument("--steps-reacher", type=int, default=40_000)
+    parser.add_argument("--agent", choices=list(AGENTS), default="sac")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    load_before = machine_summary()
+    print(load_before, flush=True)
+    steps = {"cartpole": args.steps_cartpole, "reacher": args.steps_reacher}
+    rows = []
+    timings = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        keys = init_keys(folder / "keys")
+        for task in args.tasks:
+            env_id = TASKS[task]
+            env = robot_rl.make(env_id)
+            obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+            real = RealRobot(env_id, keys)
+            try:
+                n, s = args.episodes, args.eval_seed
+                zero_sim = deploy_sim(env_id, ZeroPolicy(act_dim), n, s, folder / f"{task}-0s.h5")
+                zero_real = real.deploy(ZeroPolicy(act_dim), n, s, folder / f"{task}-0r.h5")
+                for randomize in (False, True):
+                    start = time.perf_counter()
+                    actor = AGENTS[args.agent](env_id, randomize, steps[task], args.seed)
+                    timings[(task, randomize)] = time.perf_counter() - start
+                    path = export_torchscript(
+                        actor,
+                        folder / f"{task}-{int(randomize)}.pt",
+                        PolicyMetadata(obs_dim, act_dim, env_id, algorithm=args.agent),
+                    )
+                    policy, _ = load_policy(str(path), act_dim)  # deploy the exported file only
+                    tag = f"{task}-{int(randomize)}"
+                    sim = deploy_sim(env_id, policy, n, s, folder / f"{tag}-sim.h5")
+                    on_real = real.deploy(policy, n, s, folder / f"{tag}-real.h5")
+                    score_sim = sim.mean_return - zero_sim.mean_return
+                    score_real = on_real.mean_return - zero_real.mean_return
+                    row = [
+                        task, "yes" if randomize else "no", steps[task],
+                        f"{sim.mean_return:.2f}", f"{on_real.mean_return:.2f}",
+                        ratio(score_real, score_sim),
+                        f"{sim.success:.0%}", f"{on_real.success:.0%}",
+                        ratio(on_real.success, sim.success),
+                        on_real.termination,
+                    ]  # fmt: skip
+                    rows.append(row)
+                    print(" | ".join(str(c) for c in row), flush=True)
+                print(
+                    f"{task} zero policy: sim {zero_sim.mean_return:.2f}, "
+                    f"real {zero_real.mean_return:.2f}",
+                    flush=True,
+                )
+            finally:
+                real.close()
+    load_after = machine_summary()
+    print(load_after, flush=True)
+    if args.no_write or args.agent != "sac":
+        return
+    header = [
+        "task", "randomized", "train steps", "sim return", "real return",
+        "real/sim score", "sim success", "real success", "real/sim success", "real run",
+    ]  # fmt: skip
+    body = "\n".join(
+        [
+            "## Sim-to-real gap through the hardware layer (`benchmarks/sim2real.py`)",
+            "",
+            f"Load before: {load_before}. Load after: {load_after}.",
+            "",
+            f"SAC (default hyperparameters, seed {args.seed}) trained on MuJoCo, nominal or with "
+            "the task's default randomization table; the deterministic actor is exported to "
+            "TorchScript and deployed from the file. Sim: MuJoCo `SimRobot`, nominal. Real: "
+            "`robot-rl robot-server --engine pybullet` in its own process, over loopback, in "
+            f"real time. {args.episodes} episodes each on the same seeds (from "
+            f"{args.eval_seed}). Score = mean return minus the zero policy's on the same robot "
+            "and seeds. Target: randomized real/sim >= 80 %.",
+            "",
+            markdown_table(header, rows),
+        ]
+    )
+    write_section("sim2real", body)
+
+
+if __name__ == "__main__":
+    main()
