@@ -310,8 +310,11 @@ class Deployment:
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> RunResult:
-        """Configure the robot, run, always safe-stop and shut it down; never raises for a
-        robot, policy or Ctrl-C failure (they become the termination reason)."""
+        """Configure the robot, run, always safe-stop and shut it down.
+
+        A failing policy or robot and Ctrl-C end the run with their termination reason; only
+        a robot that cannot be configured or an invalid setup (a robot without a task
+        observation) raise, after the robot has been shut down."""
         termination, detail = Termination.ERROR, ""
         runner: PolicyRunner | None = None
         try:
@@ -407,16 +410,16 @@ class Deployment:
         try:
             state = robot.start_episode(seed=self.config.seed + index) if start else robot.read()
             runner.reset()
+            robot.activate()
         except PolicyError as err:
             self._note(Event(self._cycle, self._now(), EventKind.POLICY_ERROR, detail=str(err)))
             return Termination.POLICY_ERROR, str(err)
-        except RobotError as err:
+        except RobotError as err:  # the robot cannot start (it is gone, or its e-stop latched)
             return self._robot_failure(err)
         self.history.reset()
         if self.filter is not None:
             self.filter.reset()
         self._robot_missed_seen = None
-        robot.activate()
         self._note(self.supervisor.arm(state, self._cycle, self._now()))
         self._note(
             Event(self._cycle, self._now(), EventKind.EPISODE_START, detail=f"episode {index}")
