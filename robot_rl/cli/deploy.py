@@ -53,10 +53,10 @@ class DeployCommand:
     """Robot server to connect to (network backend)."""
     keys: Path = field(default_factory=default_key_dir)
     """Key folder with client.key_secret and server.key (network backend)."""
-    episodes: int | None = 1
-    """Episodes to run; pass --episodes None with --duration for one continuous run."""
+    episodes: int = 1
+    """Episodes to run (robots that can start episodes)."""
     duration: float | None = None
-    """Length of a run without episodes, s."""
+    """Run one continuous stretch of this many seconds instead of episodes."""
     episode_steps: int | None = None
     """Transitions per episode (default: the task's)."""
     seed: int = 0
@@ -144,7 +144,7 @@ def run(cmd: DeployCommand) -> int:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         record = cmd.record or Path("runs") / f"deploy-{stamp}.h5"
     config = DeployConfig(
-        episodes=cmd.episodes,
+        episodes=None if cmd.duration is not None else cmd.episodes,
         duration=cmd.duration,
         episode_steps=cmd.episode_steps,
         seed=cmd.seed,
