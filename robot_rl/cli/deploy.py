@@ -96,8 +96,9 @@ def _robot(cmd: DeployCommand, env_id: str | None) -> RobotInterface:
         from robot_rl.hardware.backends.mock import MockRobot
         from robot_rl.hardware.backends.sim import SimRobot
 
-        # A mock with the simulated robot's spec: the pipeline runs, nothing moves.
-        with SimRobot(robot_rl.make(env_id), task=env_id) as sim:
+        # A mock with the simulated robot's joints and limits: the pipeline runs, nothing
+        # moves. Its echoed observations belong to no task, so nothing is scored.
+        with SimRobot(robot_rl.make(env_id)) as sim:
             spec = sim.spec
         return MockRobot(spec)
     from robot_rl.hardware.backends.sim import SimRobot
