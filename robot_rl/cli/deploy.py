@@ -167,7 +167,7 @@ def run(cmd: DeployCommand) -> int:
         + (f" ({result.detail})" if result.detail else "")
     )
     print(f"cycles: {result.cycles}, lost: {result.lost_cycles}, overruns: {result.loop.overruns}")
-    if result.episodes:
+    if result.episodes and np.isfinite(result.mean_return):
         returns = [e.ret for e in result.episodes]
         print(
             f"episodes: {len(returns)}, return {np.mean(returns):.3f} ± {np.std(returns):.3f}, "

@@ -489,12 +489,13 @@ class Deployment:
                 if termination is Termination.COMPLETED:
                     termination, detail = Termination.COMMS_LOST, str(err)
         self._note(Event(self._cycle, self._now(), EventKind.EPISODE_END, detail=termination.value))
+        scored = self.task is not None  # without a task there is nothing to score
         episode = EpisodeRecord(
             index,
             first,
             self._cycle - first,
-            totals["return"],
-            totals["cost"],
+            totals["return"] if scored else math.nan,
+            totals["cost"] if scored else math.nan,
             success,
             termination.value,
         )
