@@ -184,7 +184,7 @@ def main() -> None:
                         folder / f"{task}-{int(randomize)}.pt",
                         PolicyMetadata(obs_dim, act_dim, env_id, algorithm=args.agent),
                     )
-                    policy, _ = load_policy(str(path), act_dim)  # deploy the exported file only
+                    policy, _ = load_policy(str(path))  # deploy the exported file only
                     tag = f"{task}-{int(randomize)}"
                     sim = deploy_sim(env_id, policy, n, s, folder / f"{tag}-sim.h5")
                     on_real = real.deploy(policy, n, s, folder / f"{tag}-real.h5")

@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "robot_rl.cli.robot_server",
         "serve a simulated robot over the network (ZeroMQ + CURVE keys)",
     ),
+    "export": (
+        "robot_rl.cli.export",
+        "export a trained policy to TorchScript or ONNX for deployment without training code",
+    ),
     "runs": ("robot_rl.cli.runs", "summarise or plot a deployment's run record (show|plot RUN)"),
 }
 

@@ -123,7 +123,7 @@ def run(cmd: DeployCommand) -> int:
     # policies need the robot's action size.
     policy, metadata = None, None
     if not is_builtin(cmd.policy):
-        policy, metadata = load_policy(cmd.policy, act_dim=0)
+        policy, metadata = load_policy(cmd.policy)
     robot = _robot(cmd, cmd.env or (metadata.env_id if metadata and metadata.env_id else None))
     try:
         spec = robot.configure()

@@ -65,6 +65,30 @@ class PolicyMetadata:
             raise ValueError(f"{source} carries no valid robot_rl policy metadata: {err}") from None
 
 
+class TorchPolicy:
+    """A torch policy module with its metadata: a ``Policy`` that can also be exported.
+
+    Checkpoint loaders of neural agents return one (see ``robot_rl.hardware.policies``), so
+    ``robot-rl deploy`` can run the checkpoint and ``robot-rl export`` can export it.
+
+    Args:
+        module: maps (B, obs_dim) float32 to (B, act_dim) deterministic actions in [-1, 1].
+        metadata: its sizes and training settings.
+    """
+
+    def __init__(self, module: torch.nn.Module, metadata: PolicyMetadata) -> None:
+        self.module = module.eval()
+        self.metadata = metadata
+
+    def reset(self) -> None:
+        """Memoryless."""
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).unsqueeze(0)
+        return self.module(x)[0].double().numpy()
+
+
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)

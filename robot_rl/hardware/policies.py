@@ -24,9 +24,11 @@ from robot_rl.evaluation import RandomPolicy
 from robot_rl.hardware.export import OnnxPolicy, PolicyMetadata, TorchScriptPolicy, is_torchscript
 from robot_rl.types import Policy
 
-CHECKPOINT_LOADERS: dict[str, str] = {}
-"""Checkpoint ``algorithm`` metadata -> ``"module:function"``; the function takes the checkpoint
-path and returns a ``Policy``. Agents register themselves here."""
+CHECKPOINT_LOADERS: dict[str, str | Callable[[Path], Policy]] = {}
+"""Checkpoint ``algorithm`` metadata -> ``"module:function"`` (imported when first needed) or
+the function itself; the function takes the checkpoint
+path and returns a ``Policy`` -- a ``TorchPolicy`` for neural policies, which ``robot-rl
+export`` can then export. Agents register themselves here."""
 
 
 class ZeroPolicy:
@@ -47,12 +49,18 @@ def is_builtin(source: str) -> bool:
     return source == "zero" or source == "random" or source.startswith("random:")
 
 
-def load_policy(source: str, act_dim: int) -> tuple[Policy, PolicyMetadata | None]:
+def load_policy(source: str, act_dim: int | None = None) -> tuple[Policy, PolicyMetadata | None]:
     """The policy named by ``source`` (see the module docstring) and its metadata, if any.
+
+    Args:
+        source: a built-in policy name or a file.
+        act_dim: action size, needed by the built-in policies only.
 
     Raises:
         ValueError: ``source`` names nothing loadable (the message says what was tried).
     """
+    if is_builtin(source) and act_dim is None:
+        raise ValueError(f"the built-in policy {source!r} needs the action size")
     if source == "zero":
         return ZeroPolicy(act_dim), None
     if source == "random" or source.startswith("random:"):
@@ -83,9 +91,9 @@ def load_policy(source: str, act_dim: int) -> tuple[Policy, PolicyMetadata | Non
             f"checkpoint {path} is for algorithm {algorithm!r}, which has no policy loader "
             f"(known: {known}); export the policy to ONNX or TorchScript instead"
         )
-    return _import(CHECKPOINT_LOADERS[algorithm])(path), None
-
-
-def _import(target: str) -> Callable[[Path], Policy]:
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+    loader = CHECKPOINT_LOADERS[algorithm]
+    if isinstance(loader, str):
+        module, _, name = loader.partition(":")
+        loader = getattr(importlib.import_module(module), name)
+    policy = loader(path)
+    return policy, getattr(policy, "metadata", None)

@@ -90,3 +90,37 @@ def test_policy_sources_and_clear_errors(tmp_path: Path) -> None:
     ckpt = save_checkpoint(tmp_path / "agent.pt", {"w": torch.zeros(1)}, {"algorithm": "mystery"})
     with pytest.raises(ValueError, match="algorithm 'mystery', which has no policy loader"):
         load_policy(str(ckpt), 1)
+
+
+def test_a_registered_checkpoint_loader_deploys_and_exports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from robot_rl.checkpoint import load_checkpoint, require_metadata
+    from robot_rl.cli import main
+    from robot_rl.hardware.export import TorchPolicy
+    from robot_rl.hardware.policies import CHECKPOINT_LOADERS
+
+    module = actor()
+    ckpt = save_checkpoint(
+        tmp_path / "agent.pt",
+        {k: v for k, v in module.state_dict().items()},
+        {"algorithm": "tiny", "env_id": METADATA.env_id},
+    )
+
+    def load_tiny(path: Path) -> TorchPolicy:
+        tensors, metadata = load_checkpoint(path)
+        require_metadata(metadata, {"algorithm": "tiny"}, path)
+        net = actor()
+        net.load_state_dict(tensors)
+        return TorchPolicy(net, PolicyMetadata(5, 1, metadata["env_id"], algorithm="tiny"))
+
+    monkeypatch.setitem(CHECKPOINT_LOADERS, "tiny", load_tiny)
+    policy, metadata = load_policy(str(ckpt))
+    assert metadata.algorithm == "tiny"
+    obs = np.linspace(-1, 1, 5)
+    assert main(["export", str(ckpt), str(tmp_path / "tiny.pt")]) == 0
+    exported, _ = load_policy(str(tmp_path / "tiny.pt"))
+    np.testing.assert_allclose(exported.act(obs), policy.act(obs), atol=1e-6)
+    assert "exported" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "tiny.pt"), str(tmp_path / "again.pt")]) == 2
+    assert "not a neural policy that can be exported" in capsys.readouterr().err
