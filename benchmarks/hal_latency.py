@@ -46,13 +46,17 @@ from robot_rl.hardware.protocol import MessageType, encode, state_fields
 
 REPO = Path(__file__).resolve().parent.parent
 ROBOT = "robot_rl/ArmReach-v0"
+WATCHDOG_CYCLES = 50
+"""The benchmark server's watchdog allows this many missed ticks in a row, so that a rate the
+machine cannot sustain shows up as a count of misses rather than as a stopped run."""
 
 
 def start_server(keys: Path, rate: float, port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [sys.executable, "-c", "import sys; from robot_rl.cli import main; sys.exit(main())",
          "robot-server", "--robot", ROBOT, "--engine", "pybullet", "--rate", str(rate),
-         "--bind", f"tcp://127.0.0.1:{port}", "--keys", str(keys), "--no-verbose"],
+         "--bind", f"tcp://127.0.0.1:{port}", "--keys", str(keys), "--no-verbose",
+         "--safety.watchdog-cycles", str(WATCHDOG_CYCLES)],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     line = server.stdout.readline()
@@ -189,7 +193,8 @@ def main() -> None:
             f"full deployment path (supervisor, HDF5 record) with the zero policy, "
             f"{args.seconds:g} s per rate. Round trip: server-measured, state k sent to command "
             "k received. Sustained: at most 0.1 % of commands missed and p99 round trip under "
-            f"the period. Sustained rates: {', '.join(f'{r:g} Hz' for r in sustained) or 'none'}. "
+            f"the period (the server's watchdog is relaxed to {WATCHDOG_CYCLES} missed ticks "
+            "so a rate that cannot be sustained is counted, not stopped). Sustained rates: {', '.join(f'{r:g} Hz' for r in sustained) or 'none'}. "
             f"Target (500 Hz, p99 < 2 ms): **{verdict}**.",
             "",
             markdown_table(net_header, net_rows),
