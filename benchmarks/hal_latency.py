@@ -194,7 +194,8 @@ def main() -> None:
             f"{args.seconds:g} s per rate. Round trip: server-measured, state k sent to command "
             "k received. Sustained: at most 0.1 % of commands missed and p99 round trip under "
             f"the period (the server's watchdog is relaxed to {WATCHDOG_CYCLES} missed ticks "
-            "so a rate that cannot be sustained is counted, not stopped). Sustained rates: {', '.join(f'{r:g} Hz' for r in sustained) or 'none'}. "
+            "so a rate that cannot be sustained is counted, not stopped). Sustained rates: "
+            f"{', '.join(f'{r:g} Hz' for r in sustained) or 'none'}. "
             f"Target (500 Hz, p99 < 2 ms): **{verdict}**.",
             "",
             markdown_table(net_header, net_rows),
