@@ -72,7 +72,9 @@ def evaluation(result: RunResult) -> Evaluation:
 
 
 # -- training -----------------------------------------------------------------------------------
-def train_sac(env_id: str, randomize: bool, steps: int, seed: int) -> torch.nn.Module:
+def train_sac(
+    env_id: str, randomize: bool, steps: int, seed: int, hidden: tuple[int, ...]
+) -> torch.nn.Module:
     """SAC on MuJoCo; returns the deterministic actor (obs -> tanh(mean))."""
     try:
         from robot_rl.agents.sac import SAC, SACConfig, TrainConfig, Trainer
@@ -80,12 +82,14 @@ def train_sac(env_id: str, randomize: bool, steps: int, seed: int) -> torch.nn.M
         raise SystemExit(f"sim2real needs the SAC agent (robot_rl.agents.sac): {err}") from None
     env = robot_rl.make(env_id, engine="mujoco", randomization=randomize or None)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    agent = SAC(obs_dim, act_dim, SACConfig(), seed=seed)
+    agent = SAC(obs_dim, act_dim, SACConfig(hidden=hidden), seed=seed)
     Trainer(agent, [env], TrainConfig(total_steps=steps, eval_every=0, seed=seed), env_id).train()
     return agent.actor
 
 
-def linear_actor(env_id: str, randomize: bool, steps: int, seed: int) -> torch.nn.Module:
+def linear_actor(
+    env_id: str, randomize: bool, steps: int, seed: int, hidden: tuple[int, ...]
+) -> torch.nn.Module:
     """An untrained linear policy (pipeline check only)."""
     env = robot_rl.make(env_id)
     torch.manual_seed(seed + int(randomize))
@@ -154,6 +158,7 @@ def main() -> None:
     parser.add_argument("--steps-cartpole", type=int, default=60_000)
     parser.add_argument("--steps-reacher", type=int, default=40_000)
     parser.add_argument("--agent", choices=list(AGENTS), default="sac")
+    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -177,7 +182,9 @@ def main() -> None:
                 zero_real = real.deploy(ZeroPolicy(act_dim), n, s, folder / f"{task}-0r.h5")
                 for randomize in (False, True):
                     start = time.perf_counter()
-                    actor = AGENTS[args.agent](env_id, randomize, steps[task], args.seed)
+                    actor = AGENTS[args.agent](
+                        env_id, randomize, steps[task], args.seed, tuple(args.hidden)
+                    )
                     timings[(task, randomize)] = time.perf_counter() - start
                     path = export_torchscript(
                         actor,
@@ -221,7 +228,8 @@ def main() -> None:
             "",
             f"Load before: {load_before}. Load after: {load_after}.",
             "",
-            f"SAC (default hyperparameters, seed {args.seed}) trained on MuJoCo, nominal or with "
+            f"SAC (default hyperparameters, hidden {tuple(args.hidden)}, seed {args.seed}) "
+            "trained on MuJoCo, nominal or with "
             "the task's default randomization table; the deterministic actor is exported to "
             "TorchScript and deployed from the file. Sim: MuJoCo `SimRobot`, nominal. Real: "
             "`robot-rl robot-server --engine pybullet` in its own process, over loopback, in "
