@@ -87,6 +87,9 @@ def test_a_crash_loses_at_most_the_last_chunk(tmp_path: Path) -> None:
     assert log.termination == "incomplete"
     assert log.n_cycles == 30  # three flushed chunks; the 7 buffered rows are lost
     np.testing.assert_array_equal(log.cycles["cycle"], np.arange(30))
+    from robot_rl.hardware.report import summarize
+
+    assert "INCOMPLETE" in summarize(log)
 
 
 def test_reading_something_else_is_a_clear_error(tmp_path: Path) -> None:
