@@ -9,8 +9,9 @@ the robot's measured state, and returns the command the robot gets (``applied``)
 2. **State check**: a non-finite measurement, a joint outside its hard position limits (with
    a tolerance) or faster than ``overspeed`` × its velocity limit latches the e-stop.
 3. **Validation**: a missing command (the policy stalled), a wrong shape or a NaN/inf is
-   rejected (the whole command, if any element is); the previous applied command is held, and after ``watchdog_cycles`` such cycles
-   in a row the **watchdog** trips: safe behaviour, disarmed, and the run ends.
+   rejected (the whole command, if any element is); the previous applied command is held,
+   and after ``watchdog_cycles`` such cycles in a row the **watchdog** trips: safe
+   behaviour, disarmed, and the run ends.
 4. **Slew limit**: each element changes by at most ``slew_rate`` command ranges per second
    from the previous applied command.
 5. **Joint limits**, by command mode, with a soft margin inside the position limits:
