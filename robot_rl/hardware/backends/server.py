@@ -10,6 +10,9 @@ a message through. ``robot-rl robot-server`` runs one around a simulated robot.
 Timing: at tick ``k`` the server samples the robot and sends ``state`` ``k``; the command for
 it is applied as soon as it arrives (a simulated robot then advances one period), or, if none
 has arrived by tick ``k + 1``, the previous command is held and the tick counts as missed.
+Outside an active session the robot is not stepped: a simulated robot stands still after its
+safe stop, as a real one would with its brakes engaged. A simulated robot's safe stop runs in
+simulated time, at once.
 """
 
 from __future__ import annotations
