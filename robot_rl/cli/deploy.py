@@ -74,7 +74,7 @@ class DeployCommand:
     action_filter: float | None = None
     """Low-pass cutoff on actions, Hz (default: the policy's metadata, else none)."""
     policy_timeout: float | None = None
-    """Time budget of one policy call, s (default: 0.8 of the control period)."""
+    """Time budget of one policy call, s (default: 0.8 of the control period; 0: inline)."""
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     """Limits enforced between the policy and the robot."""
     record: Path | None = None

@@ -191,7 +191,8 @@ class DeployConfig:
     """With TIMER pacing, busy-wait this long before each deadline instead of sleeping, s
     (less jitter for a little CPU; 0 to only sleep)."""
     policy_timeout: float | None = None
-    """Time budget of one policy call, s (default: 0.8 of the period, or none without pacing)."""
+    """Time budget of one policy call, s (default: 0.8 of the period, or none without pacing;
+    0: call the policy inline with no budget, leaving stalls to the robot's own watchdog)."""
     history: int = 1
     """Observations stacked into the policy's input (the policy was trained with this many)."""
     action_filter: float | None = None
@@ -214,6 +215,8 @@ class DeployConfig:
             raise ValueError(f"history must be >= 1, got {self.history}")
         if self.spin < 0:
             raise ValueError(f"spin must be >= 0 s, got {self.spin}")
+        if self.policy_timeout is not None and self.policy_timeout < 0:
+            raise ValueError(f"policy_timeout must be >= 0 s, got {self.policy_timeout}")
 
 
 @dataclass(frozen=True)
@@ -383,8 +386,9 @@ class Deployment:
             )
 
     def _policy_timeout(self, spec: RobotSpec) -> float | None:
-        if self.config.policy_timeout is not None:
-            return self.config.policy_timeout
+        timeout = self.config.policy_timeout
+        if timeout is not None:
+            return timeout or None  # 0: inline
         return None if self.pacing is Pacing.NONE else 0.8 * spec.period
 
     def _run_all(self, spec: RobotSpec, runner: PolicyRunner) -> tuple[Termination, str]:
