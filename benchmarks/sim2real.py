@@ -7,7 +7,11 @@ deterministic actor is exported to TorchScript and deployed from the exported fi
 
 - **sim**: to a simulated MuJoCo robot (``SimRobot``, nominal parameters) in this process;
 - **real**: to ``robot-rl robot-server --engine pybullet`` in its own process over loopback
-  (CURVE-authenticated ZeroMQ, real time, the server's own supervisor and watchdog).
+  (CURVE-authenticated ZeroMQ, real time, the server's own supervisor and watchdog), twice:
+  the nominal PyBullet robot (the gap is then the other engine, the network and real-time
+  pacing), and the PyBullet robot with a fixed ``RealityGap`` inside the training
+  randomization envelope (heavier links, weaker motors, more damping, 20 ms actuation
+  latency, the table's largest observation noise) -- a mis-modelled real robot.
 
 Both go through the same deployment path (supervisor, run record, task scores computed from
 the observations) on the same episode seeds. The score of a run is its mean return minus that
@@ -17,7 +21,11 @@ of scores and of success rates is reported. Target: the randomized policy keeps 
 simulated performance on both tasks; the unrandomized gap is reported beside it.
 
 Usage: python benchmarks/sim2real.py [--tasks cartpole reacher] [--episodes 20] [--seed 0]
-       [--steps-cartpole N] [--steps-reacher N] [--agent sac|linear] [--no-write]
+       [--steps-cartpole N] [--steps-reacher N] [--hidden 256 256] [--agent sac|linear]
+       [--save DIR] [--load DIR] [--no-write]
+
+``--save DIR`` keeps the exported policies; ``--load DIR`` evaluates policies saved earlier
+instead of training.
 
 ``--agent linear`` deploys untrained linear policies to exercise the pipeline quickly; its
 figures are not a result and are never written to BENCHMARKS.md.
@@ -26,6 +34,7 @@ figures are not a result and are never written to BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import socket
 import subprocess
@@ -49,12 +58,17 @@ from robot_rl.hardware import (
     init_keys,
     load_client_keys,
 )
+from robot_rl.hardware.backends.sim import RealityGap
 from robot_rl.hardware.export import PolicyMetadata, export_torchscript
 from robot_rl.hardware.policies import ZeroPolicy, load_policy
 from robot_rl.types import Policy
 
 REPO = Path(__file__).resolve().parent.parent
 TASKS = {"cartpole": "robot_rl/CartpoleSwingup-v0", "reacher": "robot_rl/ReacherTwoLink-v0"}
+GAPS = {  # each inside its task's default randomization table (robot_rl/envs/tables.py)
+    "cartpole": RealityGap(1.15, 0.85, damping_add=0.01, latency=0.02, obs_noise=0.01),
+    "reacher": RealityGap(1.15, 0.85, damping_scale=1.5, latency=0.02, obs_noise=0.002),
+}
 
 
 @dataclass(frozen=True)
@@ -112,13 +126,16 @@ def free_port() -> int:
 class RealRobot:
     """A PyBullet robot server in its own process, for one task."""
 
-    def __init__(self, env_id: str, keys: Path) -> None:
+    def __init__(self, env_id: str, keys: Path, gap: RealityGap | None = None) -> None:
         self.endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.keys = keys
+        flags = []
+        for name, value in dataclasses.asdict(gap or RealityGap()).items():
+            flags += [f"--gap.{name.replace('_', '-')}", str(value)]
         self.process = subprocess.Popen(
             [sys.executable, "-c", "import sys; from robot_rl.cli import main; sys.exit(main())",
              "robot-server", "--robot", env_id, "--engine", "pybullet", "--bind", self.endpoint,
-             "--keys", str(keys), "--no-verbose"],
+             "--keys", str(keys), "--no-verbose", *flags],
             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
             text=True,
         )  # fmt: skip
@@ -149,6 +166,22 @@ def ratio(real: float, sim: float) -> str:
     return f"{real / sim:.0%}" if abs(sim) > 1e-9 else "n/a"
 
 
+def trained_policy(args: argparse.Namespace, task: str, randomize: bool, folder: Path) -> Path:
+    """The exported policy for (task, randomize): trained now, or loaded with ``--load``."""
+    name = f"{task}-{'randomized' if randomize else 'nominal'}.pt"
+    if args.load is not None:
+        return args.load / name
+    env_id = TASKS[task]
+    env = robot_rl.make(env_id)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    steps = args.steps_cartpole if task == "cartpole" else args.steps_reacher
+    start = time.perf_counter()
+    actor = AGENTS[args.agent](env_id, randomize, steps, args.seed, tuple(args.hidden))
+    print(f"trained {name} in {time.perf_counter() - start:.0f} s", flush=True)
+    metadata = PolicyMetadata(obs_dim, act_dim, env_id, algorithm=args.agent)
+    return export_torchscript(actor, (args.save or folder) / name, metadata)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
@@ -160,82 +193,86 @@ def main() -> None:
     parser.add_argument("--agent", choices=list(AGENTS), default="sac")
     parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--save", type=Path, default=None)
+    parser.add_argument("--load", type=Path, default=None)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load_before = machine_summary()
     print(load_before, flush=True)
-    steps = {"cartpole": args.steps_cartpole, "reacher": args.steps_reacher}
     rows = []
-    timings = {}
+    n, s = args.episodes, args.eval_seed
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         keys = init_keys(folder / "keys")
         for task in args.tasks:
             env_id = TASKS[task]
-            env = robot_rl.make(env_id)
-            obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-            real = RealRobot(env_id, keys)
+            act_dim = robot_rl.make(env_id).action_space.shape[0]
+            reals = {"nominal": RealRobot(env_id, keys), "gap": RealRobot(env_id, keys, GAPS[task])}
             try:
-                n, s = args.episodes, args.eval_seed
-                zero_sim = deploy_sim(env_id, ZeroPolicy(act_dim), n, s, folder / f"{task}-0s.h5")
-                zero_real = real.deploy(ZeroPolicy(act_dim), n, s, folder / f"{task}-0r.h5")
+                zero_sim = deploy_sim(env_id, ZeroPolicy(act_dim), n, s, folder / f"{task}-zero.h5")
+                zero_real = {
+                    k: r.deploy(ZeroPolicy(act_dim), n, s, folder / f"{task}-zero-{k}.h5")
+                    for k, r in reals.items()
+                }
                 for randomize in (False, True):
-                    start = time.perf_counter()
-                    actor = AGENTS[args.agent](
-                        env_id, randomize, steps[task], args.seed, tuple(args.hidden)
-                    )
-                    timings[(task, randomize)] = time.perf_counter() - start
-                    path = export_torchscript(
-                        actor,
-                        folder / f"{task}-{int(randomize)}.pt",
-                        PolicyMetadata(obs_dim, act_dim, env_id, algorithm=args.agent),
-                    )
+                    path = trained_policy(args, task, randomize, folder)
                     policy, _ = load_policy(str(path))  # deploy the exported file only
                     tag = f"{task}-{int(randomize)}"
                     sim = deploy_sim(env_id, policy, n, s, folder / f"{tag}-sim.h5")
-                    on_real = real.deploy(policy, n, s, folder / f"{tag}-real.h5")
-                    score_sim = sim.mean_return - zero_sim.mean_return
-                    score_real = on_real.mean_return - zero_real.mean_return
                     row = [
-                        task, "yes" if randomize else "no", steps[task],
-                        f"{sim.mean_return:.2f}", f"{on_real.mean_return:.2f}",
-                        ratio(score_real, score_sim),
-                        f"{sim.success:.0%}", f"{on_real.success:.0%}",
-                        ratio(on_real.success, sim.success),
-                        on_real.termination,
+                        task, "yes" if randomize else "no",
+                        f"{sim.mean_return:.2f}", f"{sim.success:.0%}",
                     ]  # fmt: skip
+                    for kind, real in reals.items():
+                        on_real = real.deploy(policy, n, s, folder / f"{tag}-{kind}.h5")
+                        score_sim = sim.mean_return - zero_sim.mean_return
+                        score_real = on_real.mean_return - zero_real[kind].mean_return
+                        row += [
+                            f"{on_real.mean_return:.2f}",
+                            ratio(score_real, score_sim),
+                            f"{on_real.success:.0%}",
+                            ratio(on_real.success, sim.success),
+                        ]
+                        if on_real.termination != "completed":
+                            row[-4] += f" ({on_real.termination})"
                     rows.append(row)
                     print(" | ".join(str(c) for c in row), flush=True)
                 print(
                     f"{task} zero policy: sim {zero_sim.mean_return:.2f}, "
-                    f"real {zero_real.mean_return:.2f}",
+                    + ", ".join(f"{k} {v.mean_return:.2f}" for k, v in zero_real.items()),
                     flush=True,
                 )
             finally:
-                real.close()
+                for real in reals.values():
+                    real.close()
     load_after = machine_summary()
     print(load_after, flush=True)
     if args.no_write or args.agent != "sac":
         return
     header = [
-        "task", "randomized", "train steps", "sim return", "real return",
-        "real/sim score", "sim success", "real success", "real/sim success", "real run",
+        "task", "DR", "sim return", "sim success",
+        "real return", "real/sim score", "real success", "real/sim success",
+        "gap return", "gap/sim score", "gap success", "gap/sim success",
     ]  # fmt: skip
+    steps = f"{args.steps_cartpole} (cart-pole) and {args.steps_reacher} (reacher)"
     body = "\n".join(
         [
             "## Sim-to-real gap through the hardware layer (`benchmarks/sim2real.py`)",
             "",
             f"Load before: {load_before}. Load after: {load_after}.",
             "",
-            f"SAC (default hyperparameters, hidden {tuple(args.hidden)}, seed {args.seed}) "
-            "trained on MuJoCo, nominal or with "
-            "the task's default randomization table; the deterministic actor is exported to "
-            "TorchScript and deployed from the file. Sim: MuJoCo `SimRobot`, nominal. Real: "
-            "`robot-rl robot-server --engine pybullet` in its own process, over loopback, in "
-            f"real time. {args.episodes} episodes each on the same seeds (from "
-            f"{args.eval_seed}). Score = mean return minus the zero policy's on the same robot "
-            "and seeds. Target: randomized real/sim >= 80 %.",
+            f"SAC (default hyperparameters, hidden {tuple(args.hidden)}, seed {args.seed}, "
+            f"{steps} steps) trained on MuJoCo, nominal (DR no) or with the task's default "
+            "randomization table (DR yes); the deterministic actor is exported to TorchScript "
+            "and deployed from the file. Sim: MuJoCo `SimRobot`, nominal. Real: `robot-rl "
+            "robot-server --engine pybullet` in its own process, over loopback, in real time; "
+            "real = nominal PyBullet, gap = PyBullet with a fixed reality gap inside the "
+            f"randomization envelope ({'; '.join(f'{k}: {v}' for k, v in GAPS.items())}). "
+            f"{args.episodes} episodes each on the same seeds (from {args.eval_seed}). Score = "
+            "mean return minus the zero policy's on the same robot and seeds; success = the "
+            "task's success at the last step. Target: randomized policy keeps >= 80 % of its "
+            "simulated score.",
             "",
             markdown_table(header, rows),
         ]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from robot_rl.cli.common import parse_config
 from robot_rl.envs import Engine
+from robot_rl.hardware.backends.sim import RealityGap
 from robot_rl.hardware.deploy import DeployConfig
 from robot_rl.hardware.events import Termination
 from robot_rl.hardware.interface import RobotInterface
@@ -65,10 +66,8 @@ class DeployCommand:
     """Pace a simulated or mock robot in real time (--no-realtime: as fast as it runs)."""
     rate: float | None = None
     """Control rate of a simulated robot, Hz (default: the task's)."""
-    latency: float | None = None
-    """Actuation latency of a simulated robot, s."""
-    obs_noise: float | None = None
-    """Observation noise of a simulated robot."""
+    gap: RealityGap = field(default_factory=RealityGap)
+    """How the simulated robot differs from its nominal model (default: no difference)."""
     history: int | None = None
     """Observations stacked into the policy input (default: the policy's metadata, else 1)."""
     action_filter: float | None = None
@@ -107,8 +106,7 @@ def _robot(cmd: DeployCommand, env_id: str | None) -> RobotInterface:
         env_id,
         cmd.engine,
         period=None if cmd.rate is None else 1.0 / cmd.rate,
-        latency=cmd.latency,
-        obs_noise=cmd.obs_noise,
+        gap=None if cmd.gap == RealityGap() else cmd.gap,
         seed=cmd.seed,
     )
 

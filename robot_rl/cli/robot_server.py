@@ -20,6 +20,7 @@ from pathlib import Path
 
 from robot_rl.cli.common import parse_config
 from robot_rl.envs import Engine
+from robot_rl.hardware.backends.sim import RealityGap
 from robot_rl.hardware.keys import default_key_dir, init_keys, load_server_keys
 from robot_rl.hardware.protocol import DEFAULT_ENDPOINT
 from robot_rl.hardware.safety import SafetyConfig
@@ -41,12 +42,11 @@ class RobotServerConfig:
     """Create a key folder (server and one client key pair) here, print where, and exit."""
     rate: float | None = None
     """Control rate, Hz (default: the task's; a multiple of the physics step)."""
-    latency: float | None = None
-    """Actuation latency, s (default: the env's)."""
-    obs_noise: float | None = None
-    """Observation noise standard deviation (default: the env's)."""
+    gap: RealityGap = field(default_factory=RealityGap)
+    """How the served robot differs from its nominal model, a stand-in for the reality gap
+    (default: no difference)."""
     randomize: bool = False
-    """Randomize the robot's physical parameters every episode."""
+    """Randomize the robot's physical parameters every episode (ignored with a gap)."""
     seed: int = 0
     """Seed of the robot's first start state."""
     session_timeout: float = 2.0
@@ -66,8 +66,7 @@ def serve(config: RobotServerConfig) -> int:
         config.engine,
         randomization=config.randomize or None,
         period=None if config.rate is None else 1.0 / config.rate,
-        latency=config.latency,
-        obs_noise=config.obs_noise,
+        gap=None if config.gap == RealityGap() else config.gap,
         seed=config.seed,
     )
     server = RobotServer(

@@ -19,7 +19,7 @@ by name in ``robot_rl.hardware.policies``; they import torch, so they are not im
 from robot_rl.hardware.backends.mock import MockFaults, MockRobot, mock_spec
 from robot_rl.hardware.backends.network import NetworkRobot
 from robot_rl.hardware.backends.server import RobotServer, ServerStatus
-from robot_rl.hardware.backends.sim import SimRobot
+from robot_rl.hardware.backends.sim import RealityGap, SimRobot
 from robot_rl.hardware.deploy import (
     DeployConfig,
     Deployment,
@@ -86,6 +86,7 @@ __all__ = [
     "Pacing",
     "PolicyError",
     "PolicyRunner",
+    "RealityGap",
     "RobotConnectionError",
     "RobotError",
     "RobotInterface",

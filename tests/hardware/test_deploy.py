@@ -27,6 +27,7 @@ from robot_rl.hardware import (
     read_run,
     safe_command,
 )
+from robot_rl.hardware.backends.sim import RealityGap
 
 
 def assert_safe_and_recorded(robot: MockRobot, record: Path, termination: Termination) -> None:
@@ -208,7 +209,7 @@ def test_same_seed_same_run(tmp_path: Path, linear_policy) -> None:
     logs = []
     for name in ("a", "b"):
         deploy(
-            SimRobot.make("robot_rl/CartpoleSwingup-v0", obs_noise=0.01),
+            SimRobot.make("robot_rl/CartpoleSwingup-v0", gap=RealityGap(obs_noise=0.01)),
             linear_policy(5, 1, seed=2),
             DeployConfig(episodes=2, seed=11, pacing=Pacing.NONE),
             record=tmp_path / f"{name}.h5",

@@ -6,6 +6,7 @@ import pytest
 import robot_rl
 from robot_rl.evaluation import evaluate
 from robot_rl.hardware import DeployConfig, Pacing, SimRobot, deploy
+from robot_rl.hardware.backends.sim import RealityGap
 
 
 @pytest.mark.parametrize("engine", ["mujoco", "pybullet"])
@@ -46,10 +47,17 @@ def test_deploying_through_the_hal_scores_like_the_env(linear_policy) -> None:
     assert policy.resets == resets + 3  # once per episode
 
 
-def test_latency_and_noise_are_the_envs_domain_parameters() -> None:
-    robot = SimRobot.make("robot_rl/PendulumSwingup-v0", latency=0.02, obs_noise=0.01)
-    assert robot.env.domain_params.latency == 0.02
-    assert robot.env.domain_params.obs_noise == 0.01
+def test_a_reality_gap_sets_the_envs_domain_parameters() -> None:
+    gap = RealityGap(
+        mass_scale=1.2, strength_scale=0.8, damping_add=0.01, latency=0.02, obs_noise=0.01
+    )
+    robot = SimRobot.make("robot_rl/PendulumSwingup-v0", gap=gap)
+    params, nominal = robot.env.domain_params, robot.env.nominal_params
+    np.testing.assert_allclose(params.link_masses, nominal.link_masses * 1.2)
+    np.testing.assert_allclose(params.actuator_strength, nominal.actuator_strength * 0.8)
+    np.testing.assert_allclose(params.joint_damping, nominal.joint_damping + 0.01)
+    assert params.latency == 0.02
+    assert params.obs_noise == 0.01
     with robot:
         a = robot.start_episode(seed=0).observation
         b = robot.start_episode(seed=0).observation

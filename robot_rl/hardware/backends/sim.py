@@ -3,9 +3,11 @@
 The same deployment code then runs against MuJoCo, PyBullet, or (through the robot server)
 a simulated robot in another process. Each ``write`` is one robot cycle: the command, in the
 robot's command mode and physical units, becomes the env's normalised action
-(``(command - mid) / half``) and the env steps once. Actuation latency and observation noise
-are the env's own domain parameters (``DomainParams.latency``, ``.obs_noise``); noise is on
-the task observation (what the policy sees), joint readings are the simulator's.
+(``(command - mid) / half``) and the env steps once. A ``RealityGap`` makes the simulated
+robot differ from its nominal model -- masses, actuator strength, damping, actuation latency,
+observation noise -- through the env's own domain parameters (``DomainParams``), as a
+stand-in for the gap between a model and the real robot. Observation noise is on the task
+observation (what the policy sees); joint readings are the simulator's.
 
 Time is simulated: a ``SimRobot`` runs as fast as it is written to. The robot server paces
 one in real time.
@@ -13,7 +15,10 @@ one in real time.
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -22,10 +27,48 @@ import robot_rl
 from robot_rl.envs.env import RobotEnv
 from robot_rl.envs.physics.base import Engine
 from robot_rl.envs.physics.mujoco import build_spec
+from robot_rl.envs.randomization import DomainParams
 from robot_rl.envs.robots.description import RobotDescription
 from robot_rl.hardware.description import RobotSpec, spec_from_robot
 from robot_rl.hardware.interface import BaseState, RobotInterface, RobotState
 from robot_rl.hardware.safety import safe_command
+
+
+@dataclass(frozen=True)
+class RealityGap:
+    """How a simulated robot differs from its nominal model (fixed for every episode)."""
+
+    mass_scale: float = 1.0
+    """Every link's mass (and inertia) times this."""
+    strength_scale: float = 1.0
+    """Every actuator's force (and force limit) times this."""
+    damping_scale: float = 1.0
+    """Every joint's damping times this."""
+    damping_add: float = 0.0
+    """Added joint damping, N·m·s/rad or N·s/m (joints with no nominal damping)."""
+    latency: float = 0.0
+    """Actuation latency, s (applied at physics-step resolution)."""
+    obs_noise: float = 0.0
+    """Standard deviation of the Gaussian noise on observations (observation units)."""
+
+    def __post_init__(self) -> None:
+        for name in ("mass_scale", "strength_scale", "damping_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("damping_add", "latency", "obs_noise"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def apply(self, nominal: DomainParams) -> DomainParams:
+        """The domain parameters of the gapped robot."""
+        return nominal.replace(
+            link_masses=nominal.link_masses * self.mass_scale,
+            actuator_strength=nominal.actuator_strength * self.strength_scale,
+            joint_damping=nominal.joint_damping * self.damping_scale + self.damping_add,
+            latency=self.latency,
+            obs_noise=self.obs_noise,
+        )
+
 
 REST_SPEED = 1e-3
 """Actuated joints slower than this (rad/s or m/s) count as at rest after a safe stop."""
@@ -52,8 +95,8 @@ class SimRobot(RobotInterface):
         task: the env id, reported in the spec so clients can score the task.
         period: the robot's control period, s, a multiple of the physics step (default: the
             task's control period, the rate its policies are trained at).
-        latency: actuation latency, s (None: the env's own domain parameters).
-        obs_noise: observation noise standard deviation (None: the env's own).
+        gap: fixed differences from the nominal robot (None: the env's own domain
+            parameters, randomized or nominal).
         stop_time: longest a safe stop runs the safe behaviour for, s of simulated time.
         seed: seed of the first reset (at configure).
     """
@@ -63,8 +106,7 @@ class SimRobot(RobotInterface):
         env: RobotEnv,
         task: str = "",
         period: float | None = None,
-        latency: float | None = None,
-        obs_noise: float | None = None,
+        gap: RealityGap | None = None,
         stop_time: float = 1.0,
         seed: int | None = 0,
     ) -> None:
@@ -82,14 +124,9 @@ class SimRobot(RobotInterface):
         # One write is one robot cycle of `period` seconds: the env holds each action for
         # `substeps` physics steps (its own latency pipeline included).
         env.substeps = substeps
-        if latency is not None or obs_noise is not None:
-            params = env.domain_params
-            env.set_domain_params(
-                params.replace(
-                    latency=params.latency if latency is None else float(latency),
-                    obs_noise=params.obs_noise if obs_noise is None else float(obs_noise),
-                )
-            )
+        self.gap = gap
+        if gap is not None:
+            env.set_domain_params(gap.apply(env.nominal_params))
         if stop_time <= 0:
             raise ValueError(f"stop_time must be positive, got {stop_time}")
         self.stop_time = stop_time
@@ -105,7 +142,7 @@ class SimRobot(RobotInterface):
         env_id: str,
         engine: Engine | str = Engine.MUJOCO,
         randomization: bool | None = None,
-        **kwargs: float | int | None,
+        **kwargs: Any,
     ) -> SimRobot:
         """``SimRobot(robot_rl.make(env_id, engine, randomization), task=env_id, **kwargs)``."""
         env = robot_rl.make(env_id, engine=engine, randomization=randomization)
@@ -130,7 +167,14 @@ class SimRobot(RobotInterface):
         self.env.close()
 
     def describe(self) -> dict[str, str | float | int]:
-        return {"engine": self.env.engine.value, "task": self.task_id, "period": self.period}
+        facts: dict[str, Any] = {
+            "engine": self.env.engine.value,
+            "task": self.task_id,
+            "period": self.period,
+        }
+        if self.gap is not None:
+            facts["reality_gap"] = json.dumps(asdict(self.gap))
+        return facts
 
     # -- I/O ------------------------------------------------------------------------------------------
     def _reset(self, seed: int | None, task_state: np.ndarray | None) -> None:
