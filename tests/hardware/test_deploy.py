@@ -70,11 +70,12 @@ def test_a_policy_that_raises_ends_the_run_safely(tmp_path: Path, scripted_polic
 def test_a_stalled_policy_trips_the_watchdog(tmp_path: Path, scripted_policy) -> None:
     def stall(step: int) -> None:
         if step == 5:
-            time.sleep(1.0)
+            time.sleep(3.0)
 
     robot = Robot(mock_spec(rate=50.0))
     policy = scripted_policy([np.array([0.2, 0.2])], hook=stall)
-    config = DeployConfig(episode_steps=100, pacing=Pacing.TIMER)
+    # A generous budget (10 periods): only the stall, not a busy machine, runs out of it.
+    config = DeployConfig(episode_steps=100, pacing=Pacing.TIMER, policy_timeout=0.2)
     result = deploy(
         robot, policy, config, SafetyConfig(watchdog_cycles=3), record=tmp_path / "r.h5"
     )
