@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -262,26 +263,27 @@ class RobotServer:
 
     # -- messages ---------------------------------------------------------------------------------------
     def _poll_until(self, deadline: float, while_active: bool = False) -> None:
-        """Handle messages until ``deadline`` (to well under a millisecond: poll, then short
-        sleeps), or until the robot leaves the active phase when ``while_active``."""
+        """Handle messages until ``deadline``, or until the robot leaves the active phase when
+        ``while_active``.
+
+        Messages already queued are always handled before the deadline is checked, so a
+        command that arrived in time is never counted missing because the server was slow to
+        wake up. Between messages the server waits on the socket's file descriptor with
+        ``select``, which wakes on a message or at the deadline to the microsecond (ZeroMQ's
+        own poll has millisecond resolution; its descriptor is edge-triggered, hence the
+        drain before each wait)."""
         sock = self._socket
+        fd = sock.getsockopt(zmq.FD)
         while True:
+            while sock.poll(0):
+                identity, frame = sock.recv_multipart()[:2]
+                self._handle(identity, frame)
+                if while_active and not self._active:
+                    return
             remaining = deadline - self.clock()
             if remaining <= 0:
                 return
-            timeout_ms = int(remaining * 1000) - 1
-            if timeout_ms >= 1:
-                ready = sock.poll(timeout_ms)
-            else:
-                ready = sock.poll(0)
-                if not ready:
-                    time.sleep(min(remaining, 1e-4))
-            if ready:
-                while sock.poll(0):
-                    identity, frame = sock.recv_multipart()[:2]
-                    self._handle(identity, frame)
-                    if while_active and not self._active:
-                        return
+            select.select([fd], [], [], remaining)
 
     def _handle(self, identity: bytes, frame: bytes) -> None:
         now = self.clock()
