@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "rollout": ("robot_rl.cli.rollout", "run a policy in an env and report returns and costs"),
     "train": ("robot_rl.cli.train", "train an agent (robot-rl train ALGO --help)"),
+    "plan": (
+        "robot_rl.cli.plan",
+        "run an MPC planner (iLQR or NMPC) in an env; report return, success, solve times",
+    ),
     "deploy": (
         "robot_rl.cli.deploy",
         "run a policy on a robot (simulated, networked, mock) safely and record every cycle",

@@ -7,7 +7,9 @@ import importlib
 from collections.abc import Sequence
 
 # algorithm -> (module with main(argv, prog), one-line help)
-ALGORITHMS: dict[str, tuple[str, str]] = {}
+ALGORITHMS: dict[str, tuple[str, str]] = {
+    "gps": ("robot_rl.cli.train_gps", "mirror-descent guided policy search (reaching tasks)"),
+}
 
 
 def main(argv: Sequence[str], prog: str) -> int:

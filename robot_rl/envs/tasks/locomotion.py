@@ -7,6 +7,7 @@ seen from the body, and the body-frame velocities.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,6 +20,15 @@ from robot_rl.types import Array
 
 STANDING_HEIGHT = 0.27
 """Trunk height of the A1 in its stance, m."""
+LYING_POSE = np.tile([0.0, 1.6, -2.6], 4)
+"""Legs folded under the trunk, as after a collapse (hip, thigh, calf per leg), rad."""
+
+
+class QuadrupedStart(enum.Enum):
+    """How an episode of the quadruped begins."""
+
+    STANDING = "standing"
+    LYING = "lying"  # belly down, legs folded: the robot has to get up first
 
 
 class QuadrupedWalk(Task):
@@ -35,14 +45,16 @@ class QuadrupedWalk(Task):
     - Reward: ``forward`` body-frame forward velocity clipped to [-1, 1] m/s, ``upright``
       0.2 · up_z, ``height`` -2 (h - 0.27)², ``effort`` -0.005 |a|².
     - Cost: 1 while |roll| or |pitch| exceeds ``tilt_limit``.
-    - Start: standing, joints ± 0.05 rad. Episode: 500 steps of 0.02 s (10 s).
-    - Termination (optional): fallen, up_z < 0.3 or trunk below 0.12 m.
+    - Start: standing, joints ± 0.05 rad; or (``start="lying"``) belly down with the legs
+      folded, so the robot must get up first. Episode: 500 steps of 0.02 s (10 s).
+    - Termination (optional): fallen, up_z < 0.3 or trunk below 0.15 m.
     - Success (standing): up_z > cos(tilt_limit) and trunk above 0.2 m.
     - Version history: v0, initial release.
 
     Args:
         tilt_limit: roll/pitch bound of the safety cost, rad.
         terminate_when_fallen: end the episode on a fall (False for reset-free learning).
+        start: ``standing`` or ``lying``.
     """
 
     robot = A1
@@ -50,19 +62,30 @@ class QuadrupedWalk(Task):
     episode_steps = 500
     observation_size = 34
 
-    def __init__(self, tilt_limit: float = 0.4, terminate_when_fallen: bool = True) -> None:
+    def __init__(
+        self,
+        tilt_limit: float = 0.4,
+        terminate_when_fallen: bool = True,
+        start: QuadrupedStart | str = QuadrupedStart.STANDING,
+    ) -> None:
         if not 0.0 < tilt_limit < np.pi / 2:
             raise ValueError(f"tilt_limit must be in (0, pi/2) rad, got {tilt_limit}")
+        self.start = QuadrupedStart(start)
+        if self.start is QuadrupedStart.LYING and terminate_when_fallen:
+            raise ValueError("a lying start needs terminate_when_fallen=False (it begins fallen)")
         self.tilt_limit = float(tilt_limit)
         self._sin_limit = float(np.sin(tilt_limit))
         self._tan_limit = float(np.tan(tilt_limit))
         self.terminate_when_fallen = bool(terminate_when_fallen)
 
     def initial_configuration(self, rng: np.random.Generator) -> JointConfiguration:
+        noise = rng.uniform(-0.05, 0.05, 12)
+        if self.start is QuadrupedStart.LYING:
+            return JointConfiguration(
+                LYING_POSE + noise, np.zeros(12), base_pos=np.array([0.0, 0.0, 0.12])
+            )
         return JointConfiguration(
-            qpos=A1_STANCE + rng.uniform(-0.05, 0.05, 12),
-            qvel=np.zeros(12),
-            base_pos=np.array([0.0, 0.0, STANDING_HEIGHT + 0.02]),
+            A1_STANCE + noise, np.zeros(12), base_pos=np.array([0.0, 0.0, STANDING_HEIGHT + 0.02])
         )
 
     def observe(self, m: Mapping[str, Array], task_state: Array) -> Array:
@@ -96,7 +119,7 @@ class QuadrupedWalk(Task):
 
     def fallen(self, obs: Array) -> Array:
         """True (...) where the trunk is on the ground or upside down."""
-        return (obs[..., 3] < 0.3) | (obs[..., 0] < 0.12)
+        return (obs[..., 3] < 0.3) | (obs[..., 0] < 0.15)
 
     def termination(self, obs: Array, action: Array, next_obs: Array) -> Array:
         fallen = self.fallen(next_obs)
