@@ -170,22 +170,25 @@ def _require(name: str) -> Any:
 class _ExportedPolicy:
     """Shared checks of exported policies: (obs_dim,) in, (act_dim,) float64 out."""
 
-    metadata: PolicyMetadata
+    metadata: PolicyMetadata | None
 
     def reset(self) -> None:
         """Exported policies are stateless (histories and filters live in the deployment)."""
 
     def _check(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float32)
-        if obs.shape != (self.metadata.obs_dim,):
+        expected = None if self.metadata is None else (self.metadata.obs_dim,)
+        if obs.ndim != 1 or (expected is not None and obs.shape != expected):
             raise ValueError(
-                f"policy expects an observation of shape ({self.metadata.obs_dim},), got {obs.shape}"
+                f"policy expects an observation of shape {expected or '(obs_dim,)'}, "
+                f"got {obs.shape}"
             )
         return obs[None]
 
 
 class TorchScriptPolicy(_ExportedPolicy):
-    """A policy exported by ``export_torchscript``."""
+    """A policy exported by ``export_torchscript`` -- or any TorchScript module mapping
+    (B, obs_dim) to (B, act_dim), whose ``metadata`` is then None (sizes unchecked)."""
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
@@ -196,7 +199,9 @@ class TorchScriptPolicy(_ExportedPolicy):
                 self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except (RuntimeError, ValueError, OSError) as err:
             raise ValueError(f"{path} is not a TorchScript policy: {err}") from err
-        self.metadata = PolicyMetadata.from_json(extra[METADATA_KEY], path)
+        self.metadata = (
+            PolicyMetadata.from_json(extra[METADATA_KEY], path) if extra[METADATA_KEY] else None
+        )
         self.module.eval()
 
     def act(self, obs: np.ndarray) -> np.ndarray:

@@ -6,8 +6,9 @@
 - ``random`` or ``random:SEED``: uniform random actions;
 - a ``.onnx`` file or a TorchScript archive written by ``robot_rl.hardware.export``;
 - a robot_rl checkpoint (``robot_rl.checkpoint``, loaded with ``weights_only=True``) whose
-  metadata names its ``algorithm``: the loader registered for that algorithm in
-  ``CHECKPOINT_LOADERS`` builds the policy (for an MPC controller, with its model).
+  metadata names its ``algorithm`` (or ``kind``): the loader registered for it in
+  ``CHECKPOINT_LOADERS`` builds the policy (for an MPC controller, with its model). GPS
+  policy checkpoints (``robot-rl train gps``) are registered here.
 """
 
 from __future__ import annotations
@@ -21,10 +22,18 @@ import numpy as np
 
 from robot_rl.checkpoint import CheckpointError, load_checkpoint
 from robot_rl.evaluation import RandomPolicy
-from robot_rl.hardware.export import OnnxPolicy, PolicyMetadata, TorchScriptPolicy, is_torchscript
+from robot_rl.hardware.export import (
+    OnnxPolicy,
+    PolicyMetadata,
+    TorchPolicy,
+    TorchScriptPolicy,
+    is_torchscript,
+)
 from robot_rl.types import Policy
 
-CHECKPOINT_LOADERS: dict[str, str | Callable[[Path], Policy]] = {}
+CHECKPOINT_LOADERS: dict[str, str | Callable[[Path], Policy]] = {
+    "gps_policy": "robot_rl.hardware.policies:load_gps_policy",
+}
 """Checkpoint ``algorithm`` metadata -> ``"module:function"`` (imported when first needed) or
 the function itself; the function takes the checkpoint
 path and returns a ``Policy`` -- a ``TorchPolicy`` for neural policies, which ``robot-rl
@@ -84,7 +93,7 @@ def load_policy(source: str, act_dim: int | None = None) -> tuple[Policy, Policy
         raise ValueError(
             f"{path} is not an ONNX file, a TorchScript archive or a robot_rl checkpoint: {err}"
         ) from err
-    algorithm = metadata.get("algorithm")
+    algorithm = metadata.get("algorithm", metadata.get("kind"))
     if algorithm not in CHECKPOINT_LOADERS:
         known = ", ".join(sorted(CHECKPOINT_LOADERS)) or "none registered"
         raise ValueError(
@@ -97,3 +106,13 @@ def load_policy(source: str, act_dim: int | None = None) -> tuple[Policy, Policy
         loader = getattr(importlib.import_module(module), name)
     policy = loader(path)
     return policy, getattr(policy, "metadata", None)
+
+
+def load_gps_policy(path: Path) -> TorchPolicy:
+    """A GPS global policy checkpoint as a deterministic, exportable ``TorchPolicy``."""
+    from robot_rl.agents.gps.policy import DeterministicPolicy, GPSPolicy
+
+    network = GPSPolicy.load(path).network
+    env_id = load_checkpoint(path)[1].get("env", "")
+    metadata = PolicyMetadata(network.obs_size, network.act_size, env_id, algorithm="gps")
+    return TorchPolicy(DeterministicPolicy(network.mean), metadata)

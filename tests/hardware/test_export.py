@@ -124,3 +124,26 @@ def test_a_registered_checkpoint_loader_deploys_and_exports(
     assert "exported" in capsys.readouterr().out
     assert main(["export", str(tmp_path / "tiny.pt"), str(tmp_path / "again.pt")]) == 2
     assert "not a neural policy that can be exported" in capsys.readouterr().err
+
+
+def test_gps_checkpoints_and_their_torchscript_deploy_and_export(tmp_path: Path) -> None:
+    from robot_rl.agents.gps.policy import GaussianPolicy, GPSPolicy
+    from robot_rl.cli import main
+
+    torch.manual_seed(0)
+    gps = GPSPolicy(GaussianPolicy(10, 2, hidden=(16,)))
+    ckpt = gps.save(tmp_path / "gps.pt", extra={"env": "robot_rl/ReacherTwoLink-v0"})
+    policy, metadata = load_policy(str(ckpt))
+    assert metadata == PolicyMetadata(10, 2, "robot_rl/ReacherTwoLink-v0", algorithm="gps")
+    obs = np.random.default_rng(0).normal(size=10)
+    np.testing.assert_allclose(policy.act(obs), gps.act(obs), atol=1e-6)
+    assert main(["export", str(ckpt), str(tmp_path / "gps-exported.pt")]) == 0
+    exported, _ = load_policy(str(tmp_path / "gps-exported.pt"))
+    np.testing.assert_allclose(exported.act(obs), gps.act(obs), atol=1e-6)
+    # GPS's own TorchScript export carries no robot_rl metadata: it still deploys.
+    plain, plain_metadata = load_policy(str(gps.export_torchscript(tmp_path / "plain.pt")))
+    assert plain_metadata is None
+    result = deploy(
+        SimRobot.make(metadata.env_id), plain, DeployConfig(episodes=1, pacing=Pacing.NONE)
+    )
+    assert result.termination.value == "completed"
