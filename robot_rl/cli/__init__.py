@@ -25,6 +25,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "robot_rl.cli.plan",
         "run an MPC planner (iLQR or NMPC) in an env; report return, success, solve times",
     ),
+    "deploy": (
+        "robot_rl.cli.deploy",
+        "run a policy on a robot (simulated, networked, mock) safely and record every cycle",
+    ),
+    "robot-server": (
+        "robot_rl.cli.robot_server",
+        "serve a simulated robot over the network (ZeroMQ + CURVE keys)",
+    ),
+    "export": (
+        "robot_rl.cli.export",
+        "export a trained policy to TorchScript or ONNX for deployment without training code",
+    ),
+    "runs": ("robot_rl.cli.runs", "summarise or plot a deployment's run record (show|plot RUN)"),
 }
 
 
