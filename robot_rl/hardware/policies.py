@@ -8,7 +8,8 @@
 - a robot_rl checkpoint (``robot_rl.checkpoint``, loaded with ``weights_only=True``) whose
   metadata names its ``algorithm`` (or ``kind``): the loader registered for it in
   ``CHECKPOINT_LOADERS`` builds the policy (for an MPC controller, with its model). GPS
-  policy checkpoints (``robot-rl train gps``) are registered here.
+  policy checkpoints (``robot-rl train gps``) and SAC-family training checkpoints
+  (``robot-rl train sac | safe-sac | reset-free``: the deterministic actor) are registered.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from robot_rl.types import Policy
 
 CHECKPOINT_LOADERS: dict[str, str | Callable[[Path], Policy]] = {
     "gps_policy": "robot_rl.hardware.policies:load_gps_policy",
+    "sac": "robot_rl.hardware.policies:load_sac_policy",
+    "safe-sac": "robot_rl.hardware.policies:load_sac_policy",
+    "reset-free": "robot_rl.hardware.policies:load_sac_policy",
 }
 """Checkpoint ``algorithm`` metadata -> ``"module:function"`` (imported when first needed) or
 the function itself; the function takes the checkpoint
@@ -116,3 +120,16 @@ def load_gps_policy(path: Path) -> TorchPolicy:
     env_id = load_checkpoint(path)[1].get("env", "")
     metadata = PolicyMetadata(network.obs_size, network.act_size, env_id, algorithm="gps")
     return TorchPolicy(DeterministicPolicy(network.mean), metadata)
+
+
+def load_sac_policy(path: Path) -> TorchPolicy:
+    """The deterministic actor of a SAC-family training checkpoint as a ``TorchPolicy``."""
+    from robot_rl.agents.sac import load_actor
+
+    actor = load_actor(path)
+    metadata = load_checkpoint(path)[1]
+    info = PolicyMetadata(
+        int(metadata["obs_dim"]), int(metadata["act_dim"]), metadata.get("env_id", ""),
+        algorithm=str(metadata["algorithm"]),
+    )  # fmt: skip
+    return TorchPolicy(actor, info)

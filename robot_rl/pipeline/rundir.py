@@ -79,7 +79,9 @@ class RunDir:
         except json.JSONDecodeError as err:
             raise RunDirError(f"{manifest_path} is damaged: {err}") from err
         if manifest.get("format") != FORMAT:
-            raise RunDirError(f"{path} was written in format {manifest.get('format')!r}; this robot_rl reads {FORMAT!r}")
+            raise RunDirError(
+                f"{path} was written in format {manifest.get('format')!r}; this robot_rl reads {FORMAT!r}"
+            )
         if manifest.get("robot_rl_version") != robot_rl.__version__:
             raise RunDirError(
                 f"{path} was written by robot_rl {manifest.get('robot_rl_version')}; this is "
@@ -101,7 +103,11 @@ class RunDir:
         return self._manifest["stages"][stage]["summary"]
 
     def mark_done(self, stage: str, summary: dict[str, Any], seconds: float) -> None:
-        self._manifest["stages"][stage] = {"status": "done", "summary": summary, "seconds": round(seconds, 2)}
+        self._manifest["stages"][stage] = {
+            "status": "done",
+            "summary": summary,
+            "seconds": round(seconds, 2),
+        }
         self._save()
 
     def stage_dir(self, stage: str) -> Path:

@@ -240,3 +240,18 @@ def test_sac_learns_pendulum():
     )
     trainer.train()
     assert trainer.evaluate().mean_return > -250
+
+
+def test_checkpoint_deploys_and_exports_through_the_hardware_loader(tmp_path):
+    from robot_rl.hardware.export import export_torchscript
+    from robot_rl.hardware.policies import load_policy
+
+    path = tmp_path / "run.pt"
+    trainer = _trainer([PointEnv()], total_steps=80, path=path).train()
+    policy, metadata = load_policy(str(path))
+    assert (metadata.obs_dim, metadata.act_dim, metadata.algorithm) == (2, 1, "sac")
+    obs = np.array([0.3, 0.5], np.float32)
+    np.testing.assert_allclose(policy.act(obs), trainer.agent.policy().act(obs), atol=1e-6)
+    exported = export_torchscript(policy.module, tmp_path / "actor.pt", metadata)
+    scripted, _ = load_policy(str(exported))
+    np.testing.assert_allclose(scripted.act(obs), policy.act(obs), atol=1e-6)
