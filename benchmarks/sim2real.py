@@ -74,8 +74,8 @@ shared, heavily loaded benchmark machine is not ended by its scheduling hiccups 
 default, 3 cycles, is what the fault drill exercises)."""
 SAFETY = SafetyConfig(watchdog_cycles=WATCHDOG_CYCLES)
 GAPS = {  # each inside its task's default randomization table (robot_rl/envs/tables.py)
-    "cartpole": RealityGap(1.15, 0.85, damping_add=0.01, latency=0.02, obs_noise=0.01),
-    "reacher": RealityGap(1.15, 0.85, damping_scale=1.5, latency=0.02, obs_noise=0.002),
+    "cartpole": RealityGap((1.15,), (0.85,), damping_add=(0.01,), latency=0.02, obs_noise=0.01),
+    "reacher": RealityGap((1.15,), (0.85,), damping_scale=(1.5,), latency=0.02, obs_noise=0.002),
 }
 
 
@@ -139,7 +139,8 @@ class RealRobot:
         self.keys = keys
         flags = []
         for name, value in dataclasses.asdict(gap or RealityGap()).items():
-            flags += [f"--gap.{name.replace('_', '-')}", str(value)]
+            values = value if isinstance(value, tuple) else (value,)
+            flags += [f"--gap.{name.replace('_', '-')}", *(str(v) for v in values)]
         self.process = subprocess.Popen(
             [sys.executable, "-c", "import sys; from robot_rl.cli import main; sys.exit(main())",
              "robot-server", "--robot", env_id, "--engine", "pybullet", "--bind", self.endpoint,

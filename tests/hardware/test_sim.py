@@ -66,6 +66,17 @@ def test_a_reality_gap_sets_the_envs_domain_parameters() -> None:
     assert not np.array_equal(a, c)
 
 
+def test_a_reality_gap_can_differ_per_link_and_joint() -> None:
+    gap = RealityGap(mass_scale=(1.0, 1.3), damping_add=(0.05, 0.005))
+    env = SimRobot.make("robot_rl/CartpoleSwingup-v0", gap=gap).env
+    np.testing.assert_allclose(env.domain_params.link_masses, [1.0, 0.13])
+    np.testing.assert_allclose(env.domain_params.joint_damping, [0.05, 0.005])
+    with pytest.raises(ValueError, match="mass_scale has 3 values; this robot needs 1 or 2"):
+        SimRobot.make("robot_rl/CartpoleSwingup-v0", gap=RealityGap(mass_scale=(1, 1, 1)))
+    with pytest.raises(ValueError, match="must be positive"):
+        RealityGap(strength_scale=(0.0,))
+
+
 def test_a_faster_period_steps_the_physics_less_per_command() -> None:
     with SimRobot.make("robot_rl/ArmReach-v0", "pybullet", period=0.002) as robot:
         assert robot.spec.rate == pytest.approx(500.0)

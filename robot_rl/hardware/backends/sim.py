@@ -36,35 +36,64 @@ from robot_rl.hardware.safety import safe_command
 
 @dataclass(frozen=True)
 class RealityGap:
-    """How a simulated robot differs from its nominal model (fixed for every episode)."""
+    """How a simulated robot differs from its nominal model (fixed for every episode).
 
-    mass_scale: float = 1.0
-    """Every link's mass (and inertia) times this."""
-    strength_scale: float = 1.0
-    """Every actuator's force (and force limit) times this."""
-    damping_scale: float = 1.0
-    """Every joint's damping times this."""
-    damping_add: float = 0.0
-    """Added joint damping, N·m·s/rad or N·s/m (joints with no nominal damping)."""
+    The scale and damping fields take one value for every link, actuator or joint, or one
+    per element (in ``DomainParams`` order: ``robot-rl envs`` lists the links), so a gap can
+    make one link heavier than the model believes and not another.
+    """
+
+    mass_scale: tuple[float, ...] = (1.0,)
+    """Link masses (and inertias) times this: one factor, or one per link."""
+    strength_scale: tuple[float, ...] = (1.0,)
+    """Actuator forces (and force limits) times this: one factor, or one per actuator."""
+    damping_scale: tuple[float, ...] = (1.0,)
+    """Joint damping times this: one factor, or one per joint."""
+    damping_add: tuple[float, ...] = (0.0,)
+    """Added joint damping, N·m·s/rad or N·s/m: one value, or one per joint."""
     latency: float = 0.0
     """Actuation latency, s (applied at physics-step resolution)."""
     obs_noise: float = 0.0
     """Standard deviation of the Gaussian noise on observations (observation units)."""
 
     def __post_init__(self) -> None:
-        for name in ("mass_scale", "strength_scale", "damping_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("damping_add", "latency", "obs_noise"):
+        for name in ("mass_scale", "strength_scale", "damping_scale", "damping_add"):
+            value = getattr(self, name)
+            if isinstance(value, int | float):  # a single number for every element
+                object.__setattr__(self, name, (float(value),))
+            value = getattr(self, name)
+            if not value:
+                raise ValueError(f"{name} needs at least one value")
+            if name == "damping_add":
+                if any(v < 0 for v in value):
+                    raise ValueError(f"damping_add must be >= 0, got {value}")
+            elif not all(v > 0 for v in value):
+                raise ValueError(f"{name} must be positive, got {value}")
+        for name in ("latency", "obs_noise"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     def apply(self, nominal: DomainParams) -> DomainParams:
-        """The domain parameters of the gapped robot."""
+        """The domain parameters of the gapped robot.
+
+        Raises:
+            ValueError: a per-element field has the wrong length for this robot.
+        """
+
+        def per(name: str, size: int) -> np.ndarray:
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if value.size not in (1, size):
+                raise ValueError(
+                    f"reality gap {name} has {value.size} values; this robot needs 1 or {size}"
+                )
+            return value
+
         return nominal.replace(
-            link_masses=nominal.link_masses * self.mass_scale,
-            actuator_strength=nominal.actuator_strength * self.strength_scale,
-            joint_damping=nominal.joint_damping * self.damping_scale + self.damping_add,
+            link_masses=nominal.link_masses * per("mass_scale", nominal.link_masses.size),
+            actuator_strength=nominal.actuator_strength
+            * per("strength_scale", nominal.actuator_strength.size),
+            joint_damping=nominal.joint_damping * per("damping_scale", nominal.joint_damping.size)
+            + per("damping_add", nominal.joint_damping.size),
             latency=self.latency,
             obs_noise=self.obs_noise,
         )
