@@ -35,12 +35,7 @@ figures are not a result and are never written to BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -52,15 +47,14 @@ from common import machine_summary, markdown_table, write_section
 import robot_rl
 from robot_rl.hardware import (
     DeployConfig,
-    NetworkRobot,
     Pacing,
     RunResult,
     SafetyConfig,
     SimRobot,
     deploy,
     init_keys,
-    load_client_keys,
 )
+from robot_rl.hardware.backends.process import ServedRobot
 from robot_rl.hardware.backends.sim import RealityGap
 from robot_rl.hardware.export import PolicyMetadata, export_torchscript
 from robot_rl.hardware.policies import ZeroPolicy, load_policy
@@ -125,43 +119,15 @@ AGENTS = {"sac": train_sac, "linear": linear_actor}
 
 
 # -- deployment ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RealRobot:
+class RealRobot(ServedRobot):
     """A PyBullet robot server in its own process, for one task."""
 
     def __init__(self, env_id: str, keys: Path, gap: RealityGap | None = None) -> None:
-        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
-        self.keys = keys
-        flags = []
-        for name, value in dataclasses.asdict(gap or RealityGap()).items():
-            values = value if isinstance(value, tuple) else (value,)
-            flags += [f"--gap.{name.replace('_', '-')}", *(str(v) for v in values)]
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from robot_rl.cli import main; sys.exit(main())",
-             "robot-server", "--robot", env_id, "--engine", "pybullet", "--bind", self.endpoint,
-             "--keys", str(keys), "--no-verbose", "--safety.watchdog-cycles",
-             str(WATCHDOG_CYCLES), *flags],
-            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        line = self.process.stdout.readline()
-        if "serving" not in line:
-            self.close()
-            raise RuntimeError(f"the robot server did not start: {line!r}")
+        super().__init__(env_id, keys, gap=gap, watchdog_cycles=WATCHDOG_CYCLES)
 
     def deploy(self, policy: Policy, episodes: int, seed: int, record: Path) -> Evaluation:
-        robot = NetworkRobot(load_client_keys(self.keys), self.endpoint)
         config = DeployConfig(episodes=episodes, seed=seed)
-        return evaluation(deploy(robot, policy, config, SAFETY, record=record))
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        return evaluation(deploy(self.client(), policy, config, SAFETY, record=record))
 
 
 def deploy_sim(env_id: str, policy: Policy, episodes: int, seed: int, record: Path) -> Evaluation:
