@@ -28,6 +28,7 @@ import numpy as np
 from mujoco import rollout as mj_rollout
 
 from robot_rl.controllers.compiled import CompiledFunction, dense_function
+from robot_rl.envs.randomization import DomainParams
 
 
 class DifferentiableDynamics(abc.ABC):
@@ -313,14 +314,18 @@ class MujocoDynamics(DifferentiableDynamics):
         self._nstate = mujoco.mj_stateSize(self.model, _FULL_PHYSICS)
 
     @classmethod
-    def from_env(cls, env: Any, nominal: bool = True, **kwargs: Any) -> MujocoDynamics:
-        """The simulator of a MuJoCo ``RobotEnv``: at the robot's nominal (default) physical
-        parameters, or (``nominal=False``) at the parameters the env has now."""
+    def from_env(
+        cls, env: Any, nominal: bool = True, params: DomainParams | None = None, **kwargs: Any
+    ) -> MujocoDynamics:
+        """The simulator of a ``RobotEnv``'s robot in MuJoCo: at the robot's nominal (default)
+        physical parameters, at ``params`` (e.g. identified ones), or (``nominal=False``) at
+        the parameters the (MuJoCo) env has now."""
         env = env.unwrapped
-        if nominal:
+        if params is not None or nominal:
             from robot_rl.envs.physics.mujoco import MuJoCoPhysics
 
-            model = MuJoCoPhysics(env.task.robot, env.task.markers).model
+            physics = MuJoCoPhysics(env.task.robot, env.task.markers)
+            model = physics.model if params is None else physics.model_with(params)
         else:
             model = env.physics.model
         return cls(model, env.substeps, **kwargs)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import casadi as ca
 import numpy as np
 
+from robot_rl.envs.randomization import DomainParams
+
 SymbolicCost = Callable[[ca.SX, ca.SX], ca.SX]
 """A running-cost rate ℓ(x, u) as a CasADi expression."""
 
@@ -253,3 +255,52 @@ def _check_dt(dt: float, substeps: int) -> None:
         raise ValueError(f"dt must be finite and > 0 s, got {dt}")
     if substeps < 1:
         raise ValueError(f"substeps must be >= 1, got {substeps}")
+
+
+def cartpole_params(domain: DomainParams) -> CartpoleParams:
+    """The analytic cart-pole with the physical parameters of ``robot_rl/CartpoleSwingup-v0``
+    at ``domain`` (links: cart, pole; joints: slider, hinge), e.g. identified ones.
+
+    Raises:
+        ValueError: ``domain`` is not the cart-pole's, or scales the motor (the model's input
+            is the force itself, so an actuator strength other than 1 has no place in it).
+    """
+    nominal = CartpoleParams()
+    _check_domain(domain, links=2, joints=2)
+    cart, pole = (float(m) for m in domain.link_masses)
+    return CartpoleParams(
+        cart_mass=cart,
+        pole_mass=pole,
+        pole_length=nominal.pole_length,
+        pole_inertia=nominal.pole_inertia * pole / nominal.pole_mass,
+        gravity=domain.gravity,
+        cart_damping=float(domain.joint_damping[0]),
+        pole_damping=float(domain.joint_damping[1]),
+        force_limit=nominal.force_limit,
+    )
+
+
+def pendulum_params(domain: DomainParams) -> PendulumParams:
+    """The analytic pendulum with the physical parameters of ``robot_rl/PendulumSwingup-v0``
+    at ``domain`` (see ``cartpole_params``)."""
+    nominal = PendulumParams()
+    _check_domain(domain, links=1, joints=1)
+    mass = float(domain.link_masses[0])
+    return PendulumParams(
+        mass=mass,
+        length=nominal.length,
+        inertia=nominal.inertia * mass / nominal.mass,
+        gravity=domain.gravity,
+        damping=float(domain.joint_damping[0]),
+        torque_limit=nominal.torque_limit,
+    )
+
+
+def _check_domain(domain: DomainParams, links: int, joints: int) -> None:
+    if domain.link_masses.size != links or domain.joint_damping.size != joints:
+        raise ValueError(
+            f"domain parameters for {domain.link_masses.size} links and "
+            f"{domain.joint_damping.size} joints do not fit a model of {links} and {joints}"
+        )
+    if not np.allclose(domain.actuator_strength, 1.0):
+        raise ValueError("the analytic models take the force itself: actuator_strength must be 1")

@@ -18,7 +18,14 @@ import numpy as np
 
 from robot_rl.controllers.derivatives import CasadiDynamics, MujocoDynamics
 from robot_rl.controllers.ilqr import ILQR, ILQRSettings, LineSearch
-from robot_rl.controllers.models import Cartpole, MechanicalModel, Pendulum, rk4
+from robot_rl.controllers.models import (
+    Cartpole,
+    MechanicalModel,
+    Pendulum,
+    cartpole_params,
+    pendulum_params,
+    rk4,
+)
 from robot_rl.controllers.nmpc import NMPC, NLPSolver
 from robot_rl.controllers.problems import (
     SwingupObserver,
@@ -27,7 +34,7 @@ from robot_rl.controllers.problems import (
     reach_cost,
 )
 from robot_rl.controllers.receding_horizon import ActionScaling, TrajOptMPC
-from robot_rl.envs import ArmReach, CartpoleSwingup, Engine, PendulumSwingup
+from robot_rl.envs import ArmReach, CartpoleSwingup, DomainParams, Engine, PendulumSwingup
 
 
 class PlanningModel(enum.Enum):
@@ -70,6 +77,7 @@ def make_mpc(
     first_iterations: int = 100,
     warm_iterations: int = 10,
     nlp_solver: NLPSolver = NLPSolver.FATROP,
+    params: DomainParams | None = None,
 ) -> TrajOptMPC:
     """An MPC controller for ``env`` (one of ``SUPPORTED_ENVS``).
 
@@ -82,6 +90,8 @@ def make_mpc(
         first_iterations: iteration budget of the first, cold solve of an episode.
         warm_iterations: iteration budget of each warm-started re-solve.
         nlp_solver: NMPC's NLP solver.
+        params: the physical parameters the planner's model assumes, e.g. identified ones
+            (default: the robot's nominal parameters).
 
     Raises:
         ValueError: for an unsupported env or combination.
@@ -109,11 +119,11 @@ def make_mpc(
         state_fn, parameters_fn = _arm_state, _arm_target
         analytic: MechanicalModel | None = None
     elif kind is CartpoleSwingup:
-        analytic = Cartpole()
+        analytic = Cartpole() if params is None else Cartpole(cartpole_params(params))
         cost = cartpole_swingup_cost(analytic)
         state_fn, parameters_fn = SwingupObserver.cartpole(), None
     else:
-        analytic = Pendulum()
+        analytic = Pendulum() if params is None else Pendulum(pendulum_params(params))
         cost = pendulum_swingup_cost(analytic)
         state_fn, parameters_fn = SwingupObserver.pendulum(), None
 
@@ -127,7 +137,8 @@ def make_mpc(
         optimizer = ILQR(dynamics, cost, horizon, low, high, ILQRSettings())
     else:
         settings = ILQRSettings(line_search=LineSearch.BACKTRACKING)
-        optimizer = ILQR(MujocoDynamics.from_env(base), cost, horizon, low, high, settings)
+        dynamics = MujocoDynamics.from_env(base, params=params)
+        optimizer = ILQR(dynamics, cost, horizon, low, high, settings)
     return TrajOptMPC(
         optimizer,
         state_fn,

@@ -14,7 +14,14 @@ from robot_rl.controllers.derivatives import (
     MujocoJacobian,
     TorchDynamics,
 )
-from robot_rl.controllers.models import Cartpole, Pendulum, rk4, semi_implicit_euler
+from robot_rl.controllers.models import (
+    Cartpole,
+    Pendulum,
+    cartpole_params,
+    pendulum_params,
+    rk4,
+    semi_implicit_euler,
+)
 from robot_rl.nn import ensemble_mlp
 
 
@@ -55,6 +62,36 @@ def test_analytic_model_reproduces_the_mujoco_env(env_id: str, model) -> None:
         env.step(action)
         predicted = np.asarray(step(x, action * model.control_limit)).ravel()
         np.testing.assert_allclose(predicted, np.concatenate([data.qpos, data.qvel]), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "to_model", "changes"),
+    [
+        ("robot_rl/CartpoleSwingup-v0", lambda p: Cartpole(cartpole_params(p)),
+         {"link_masses": [1.1, 0.13], "joint_damping": [0.05, 0.005], "gravity": 9.7}),
+        ("robot_rl/PendulumSwingup-v0", lambda p: Pendulum(pendulum_params(p)),
+         {"link_masses": [1.2], "joint_damping": [0.08]}),
+    ],
+)  # fmt: skip
+def test_analytic_model_at_domain_parameters_reproduces_the_env_at_them(
+    env_id: str, to_model, changes: dict
+) -> None:
+    env = robot_rl.make(env_id)
+    params = env.nominal_params.replace(**changes)
+    env.set_domain_params(params)
+    env.reset(seed=0)
+    model = to_model(params)
+    step = semi_implicit_euler(model, env.unwrapped.task.control_dt, env.unwrapped.substeps)
+    data = env.unwrapped.physics.data
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        x = np.concatenate([data.qpos, data.qvel])
+        action = rng.uniform(-1.0, 1.0, 1)
+        env.step(action)
+        predicted = np.asarray(step(x, action * model.control_limit)).ravel()
+        np.testing.assert_allclose(predicted, np.concatenate([data.qpos, data.qvel]), atol=1e-10)
+    with pytest.raises(ValueError, match="actuator_strength must be 1"):
+        to_model(params.replace(actuator_strength=[0.9]))
 
 
 def test_casadi_jacobians_and_second_derivatives_match_finite_differences() -> None:
