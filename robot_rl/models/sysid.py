@@ -68,6 +68,45 @@ class RecordedRun:
             raise ValueError(f"control_dt must be positive, got {self.control_dt}")
 
 
+def runs_from_cycles(
+    t: np.ndarray,
+    episode: np.ndarray,
+    qpos: np.ndarray,
+    qvel: np.ndarray,
+    ctrl_in_force: np.ndarray,
+    control_dt: float,
+    min_steps: int = 1,
+) -> list[RecordedRun]:
+    """Cut a robot's cycle log into ``RecordedRun``s of evenly spaced, uninterrupted cycles.
+
+    Args:
+        t: (N,) robot clock at each cycle's state, s.
+        episode: (N,) episode index of each cycle.
+        qpos, qvel: (N, n_joints) the state read at each cycle.
+        ctrl_in_force: (N, n_act) the command the robot reports in force when the state was
+            read, i.e. the one it held since the previous cycle.
+        control_dt: the control period, s.
+        min_steps: drop pieces shorter than this many transitions.
+
+    A run breaks at an episode boundary and wherever the clock does not advance by one
+    period (a missed or late cycle), so every transition held one known command.
+    """
+    runs: list[RecordedRun] = []
+    tol = 0.01 * control_dt
+    for ep in np.unique(episode):
+        rows = np.flatnonzero(episode == ep)
+        even = np.abs(np.diff(t[rows]) - control_dt) <= tol
+        start = 0
+        for end in [*np.flatnonzero(~even), len(rows) - 1]:
+            piece = rows[start : end + 1]
+            if len(piece) - 1 >= min_steps:
+                runs.append(
+                    RecordedRun(qpos[piece], qvel[piece], ctrl_in_force[piece[1:]], control_dt)
+                )
+            start = end + 1
+    return runs
+
+
 @dataclass(frozen=True)
 class SysIdResult:
     """What the fit found.

@@ -68,3 +68,21 @@ def test_bad_runs_are_rejected(gap_and_run) -> None:
     quadruped = robot_rl.make("robot_rl/QuadrupedWalk-v0")
     with pytest.raises(ValueError, match="fixed-base"):
         identify(quadruped.task.robot, [run], quadruped.nominal_params)
+
+
+def test_cycle_logs_are_cut_at_episodes_and_missed_cycles() -> None:
+    from robot_rl.models.sysid import runs_from_cycles
+
+    dt = 0.05
+    t = np.array([0, 1, 2, 3, 0, 1, 3, 4, 5], dtype=float) * dt  # episode 1 misses a cycle
+    episode = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1])
+    q = np.arange(9.0)[:, None].repeat(2, axis=1)
+    ctrl = np.arange(9.0)[:, None]
+    runs = runs_from_cycles(t, episode, q, -q, ctrl, dt)
+    assert [len(r.ctrl) for r in runs] == [3, 1, 2]
+    np.testing.assert_array_equal(runs[0].ctrl[:, 0], [1, 2, 3])  # the command held into each state
+    np.testing.assert_array_equal(runs[2].qpos[:, 0], [6, 7, 8])
+    assert [len(r.ctrl) for r in runs_from_cycles(t, episode, q, -q, ctrl, dt, min_steps=2)] == [
+        3,
+        2,
+    ]
