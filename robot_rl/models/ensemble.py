@@ -1,0 +1,386 @@
+"""A probabilistic ensemble of Gaussian MLPs, evaluated as one batched computation.
+
+Each of the E members maps a normalised (obs, action) to a Gaussian over the normalised
+state change Δobs = next_obs - obs (and, optionally, the reward): a mean and a log-variance
+kept between learned soft bounds, as in PETS (Chua et al., 2018). All members run together,
+one ``baddbmm`` per layer (``robot_rl.nn.EnsembleLinear``), never a Python loop over models.
+
+Three ways in, by use:
+
+- ``forward`` / ``predict``: every member (or chosen members) on the same rows, with
+  autograd; what the trainer and analysis code use.
+- ``mean_next_obs``: the deterministic next state, obs + the elites' average Δ mean, a pure
+  torch function of (obs, action) with no randomness and no in-place ops, so it can be
+  differentiated with ``torch.autograd`` or ``torch.func`` (iLQR, GPS priors)::
+
+      f = lambda x, u: model.mean_next_obs(x, u)          # (B, obs), (B, act) -> (B, obs)
+      A, B = torch.func.vmap(torch.func.jacrev(f, argnums=(0, 1)))(x[:, None], u[:, None])
+
+- ``grouped_forward``: the planner's hot path. G members on G equal groups of rows with the
+  chosen members' weights gathered once, normalisation folded into the first and last
+  layers, preallocated activations and in-place activations; no autograd.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812 (the usual alias)
+
+from robot_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from robot_rl.nn import EnsembleLinear, ensemble_mlp
+
+KIND = "robot_rl.models.GaussianEnsemble"
+STD_FLOOR = 1e-6
+"""Data dimensions with a smaller standard deviation are left unscaled (std taken as 1)."""
+
+
+class Activation(enum.Enum):
+    """Hidden-layer nonlinearity."""
+
+    SILU = "silu"
+    RELU = "relu"
+    TANH = "tanh"
+
+    def module(self) -> nn.Module:
+        return {Activation.SILU: nn.SiLU, Activation.RELU: nn.ReLU, Activation.TANH: nn.Tanh}[
+            self
+        ]()
+
+    def apply_(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply in place (no autograd)."""
+        if self is Activation.SILU:
+            return F.silu(x, inplace=True)
+        if self is Activation.RELU:
+            return x.relu_()
+        return x.tanh_()
+
+
+class GaussianPrediction(NamedTuple):
+    """Per-member Gaussian predictions in physical units.
+
+    Attributes:
+        mean: (M, B, out_dim) mean of (Δobs[, reward]).
+        var: (M, B, out_dim) aleatoric variance.
+    """
+
+    mean: torch.Tensor
+    var: torch.Tensor
+
+
+class GaussianEnsemble(nn.Module):
+    """E Gaussian MLPs predicting (Δobs[, reward]) from (obs, action).
+
+    Inputs and targets are normalised with statistics fitted on the training data
+    (``set_normalization``); the log-variance is bounded softly between per-member learned
+    ``min_logvar`` and ``max_logvar``. ``elite_index`` names the members used for prediction
+    (chosen on holdout loss by the trainer; all members until then, up to ``elites``).
+
+    Args:
+        obs_dim: observation size.
+        act_dim: action size.
+        members: ensemble size E.
+        elites: members used for prediction after a fit (<= members).
+        hidden: hidden layer widths.
+        activation: hidden nonlinearity.
+        predict_reward: also predict the reward (the last output).
+        generator: source of the initial weights (a seeded generator gives the same model).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        members: int = 7,
+        elites: int = 5,
+        hidden: Sequence[int] = (200, 200, 200, 200),
+        activation: Activation = Activation.SILU,
+        predict_reward: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("obs_dim", obs_dim), ("act_dim", act_dim), ("members", members)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if not 1 <= elites <= members:
+            raise ValueError(f"elites must be in [1, members={members}], got {elites}")
+        if not hidden or min(hidden) < 1:
+            raise ValueError(f"hidden must be non-empty positive widths, got {tuple(hidden)}")
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.members, self.num_elites = int(members), int(elites)
+        self.hidden = tuple(int(h) for h in hidden)
+        self.activation = Activation(activation)
+        self.predict_reward = bool(predict_reward)
+        in_dim, out_dim = self.in_dim, self.out_dim
+
+        self.net = ensemble_mlp(members, in_dim, 2 * out_dim, self.hidden, self.activation.module)
+        for layer in self.linears:
+            layer.reset_parameters(generator)
+        self.max_logvar = nn.Parameter(torch.full((members, 1, out_dim), 0.5))
+        self.min_logvar = nn.Parameter(torch.full((members, 1, out_dim), -10.0))
+        self.register_buffer("input_mean", torch.zeros(in_dim))
+        self.register_buffer("input_std", torch.ones(in_dim))
+        self.register_buffer("target_mean", torch.zeros(out_dim))
+        self.register_buffer("target_std", torch.ones(out_dim))
+        self.register_buffer("elite_index", torch.arange(self.num_elites))
+
+    # -- sizes -----------------------------------------------------------------------------------
+    @property
+    def in_dim(self) -> int:
+        return self.obs_dim + self.act_dim
+
+    @property
+    def out_dim(self) -> int:
+        """Δobs, plus the reward when predicted."""
+        return self.obs_dim + int(self.predict_reward)
+
+    @property
+    def linears(self) -> list[EnsembleLinear]:
+        return [m for m in self.net if isinstance(m, EnsembleLinear)]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.max_logvar.dtype
+
+    # -- normalisation and elites ----------------------------------------------------------------
+    @torch.no_grad()
+    def set_normalization(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """Fit the input and target statistics: inputs (N, in_dim), targets (N, out_dim)."""
+        for name, x, dim in (("inputs", inputs, self.in_dim), ("targets", targets, self.out_dim)):
+            if x.ndim != 2 or x.shape[1] != dim or x.shape[0] < 1:
+                raise ValueError(f"{name} must have shape (N >= 1, {dim}), got {tuple(x.shape)}")
+        for (mean, std), x in (
+            ((self.input_mean, self.input_std), inputs),
+            ((self.target_mean, self.target_std), targets),
+        ):
+            x = x.to(self.dtype)
+            mean.copy_(x.mean(0))
+            s = x.std(0, unbiased=False)
+            std.copy_(torch.where(s < STD_FLOOR, torch.ones_like(s), s))
+
+    @torch.no_grad()
+    def set_elites(self, indices: Sequence[int]) -> None:
+        """Use members ``indices`` (exactly ``elites`` distinct members) for prediction."""
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        if idx.shape != (self.num_elites,) or len(set(idx.tolist())) != self.num_elites:
+            raise ValueError(f"need {self.num_elites} distinct elite indices, got {idx.tolist()}")
+        if idx.min() < 0 or idx.max() >= self.members:
+            raise ValueError(f"elite indices must be in [0, {self.members}), got {idx.tolist()}")
+        self.elite_index.copy_(idx)
+
+    # -- differentiable paths --------------------------------------------------------------------
+    def normalize_inputs(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """(..., obs_dim), (..., act_dim) -> normalised network inputs (..., in_dim)."""
+        x = torch.cat([obs.to(self.dtype), action.to(self.dtype)], dim=-1)
+        return (x - self.input_mean) / self.input_std
+
+    def forward(
+        self, x: torch.Tensor, members: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised Gaussian outputs of each member on its own rows.
+
+        Args:
+            x: (M, B, in_dim) normalised inputs, row block m for member ``members[m]``.
+            members: (M,) member indices, or None for all E members (M = E).
+
+        Returns:
+            (mean, logvar), each (M, B, out_dim), in normalised target units.
+        """
+        y = x
+        for module in self.net:
+            if isinstance(module, EnsembleLinear):
+                weight, bias = module.weight, module.bias
+                if members is not None:
+                    weight, bias = weight[members], bias[members]
+                y = torch.baddbmm(bias, y, weight)
+            else:
+                y = module(y)
+        max_lv, min_lv = self.max_logvar, self.min_logvar
+        if members is not None:
+            max_lv, min_lv = max_lv[members], min_lv[members]
+        mean, raw_logvar = y.split(self.out_dim, dim=-1)
+        return mean, bound_logvar(raw_logvar, min_lv, max_lv)
+
+    def predict(
+        self, obs: torch.Tensor, action: torch.Tensor, members: torch.Tensor | None = None
+    ) -> GaussianPrediction:
+        """Each member's Gaussian over (Δobs[, reward]) in physical units.
+
+        Args:
+            obs: (B, obs_dim), shared by every member, or (M, B, obs_dim), one block each.
+            action: the same leading shape, act_dim last.
+            members: (M,) indices, or None for all members.
+        """
+        x = self.normalize_inputs(obs, action)
+        m = self.members if members is None else len(members)
+        if x.ndim == 2:
+            x = x.expand(m, *x.shape)
+        mean, logvar = self.forward(x, members)
+        return GaussianPrediction(
+            mean * self.target_std + self.target_mean, logvar.exp() * self.target_std**2
+        )
+
+    def mean_next_obs(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Deterministic next observation: obs + the elites' average Δ mean.
+
+        A pure function of its inputs (no sampling, no in-place ops), for derivatives with
+        ``torch.autograd`` / ``torch.func``. Inputs are cast to the model's dtype (float32).
+
+        Args:
+            obs: (B, obs_dim); action: (B, act_dim). Returns (B, obs_dim).
+        """
+        delta = self.predict(obs, action, self.elite_index).mean[..., : self.obs_dim].mean(0)
+        return obs.to(self.dtype) + delta
+
+    def disagreement(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Epistemic uncertainty: the variance of the elites' means, averaged over output
+        dimensions, in normalised target units (each dimension scaled by its data std).
+
+        obs (B, obs_dim), action (B, act_dim) -> (B,).
+        """
+        mean, _ = self.forward(
+            self.normalize_inputs(obs, action).expand(self.num_elites, -1, -1), self.elite_index
+        )
+        return mean.var(0, unbiased=False).mean(-1)
+
+    # -- the planner's hot path --------------------------------------------------------------------
+    def grouped_forward(self, members: torch.Tensor, rows: int) -> GroupedForward:
+        """A fast forward pass of ``members`` on equal row groups; see ``GroupedForward``."""
+        return GroupedForward(self, members, rows)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor arguments (what ``load`` needs to rebuild the model)."""
+        return {
+            "kind": KIND,
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "members": self.members,
+            "elites": self.num_elites,
+            "hidden": list(self.hidden),
+            "activation": self.activation.value,
+            "predict_reward": self.predict_reward,
+        }
+
+    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Write the weights, normalisers and elites, with ``metadata`` stored alongside."""
+        meta = {"model": self.hyperparameters(), **(metadata or {})}
+        return save_checkpoint(path, self.state_dict(), meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> GaussianEnsemble:
+        """Rebuild a model written by ``save`` (loads with ``weights_only=True``).
+
+        Raises:
+            CheckpointError: missing, corrupt, or not a ``GaussianEnsemble`` checkpoint.
+        """
+        tensors, metadata = load_checkpoint(path)
+        return cls.from_tensors(tensors, metadata.get("model"), path)
+
+    @classmethod
+    def from_tensors(
+        cls, tensors: dict[str, torch.Tensor], hyperparameters: Any, source: str | Path = "<memory>"
+    ) -> GaussianEnsemble:
+        """Rebuild from ``state_dict`` tensors and ``hyperparameters()``."""
+        hp = dict(hyperparameters) if isinstance(hyperparameters, dict) else {}
+        if hp.pop("kind", None) != KIND:
+            raise CheckpointError(f"{source} does not hold a GaussianEnsemble")
+        try:
+            model = cls(
+                hp["obs_dim"],
+                hp["act_dim"],
+                members=hp["members"],
+                elites=hp["elites"],
+                hidden=hp["hidden"],
+                activation=Activation(hp["activation"]),
+                predict_reward=hp["predict_reward"],
+            )
+            model.load_state_dict(tensors, strict=True)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{source} has a malformed GaussianEnsemble: {err}") from err
+        return model
+
+
+def bound_logvar(
+    raw: torch.Tensor, min_logvar: torch.Tensor, max_logvar: torch.Tensor
+) -> torch.Tensor:
+    """Keep a log-variance softly inside [min_logvar, max_logvar] (PETS' soft clamp)."""
+    logvar = max_logvar - F.softplus(max_logvar - raw)
+    return min_logvar + F.softplus(logvar - min_logvar)
+
+
+def check_model_dims(model: GaussianEnsemble, obs_dim: int, act_dim: int) -> None:
+    """Raise ``ValueError`` when ``model`` was built for other observation/action sizes."""
+    if (model.obs_dim, model.act_dim) != (obs_dim, act_dim):
+        raise ValueError(
+            f"model expects obs_dim={model.obs_dim}, act_dim={model.act_dim}, but the env "
+            f"has obs_dim={obs_dim}, act_dim={act_dim}"
+        )
+
+
+class GroupedForward:
+    """G members on G equal row groups, for repeated calls inside one planning step.
+
+    Holds copies of the chosen members' weights (taken when built, so build a new one after
+    the model is refitted), with the input normalisation folded into the first layer and the
+    target normalisation into the mean half of the last, and reuses its activation buffers.
+    Runs without autograd.
+
+    Args:
+        model: the ensemble.
+        members: (G,) member index of each row group.
+        rows: rows per group, n.
+    """
+
+    def __init__(self, model: GaussianEnsemble, members: torch.Tensor, rows: int) -> None:
+        members = torch.as_tensor(members, dtype=torch.long)
+        if members.ndim != 1 or len(members) < 1:
+            raise ValueError("members must be a non-empty 1-D index tensor")
+        if rows < 1:
+            raise ValueError(f"rows must be >= 1, got {rows}")
+        self.obs_dim, self.out_dim = model.obs_dim, model.out_dim
+        self.activation = model.activation
+        o = model.out_dim
+        with torch.no_grad():
+            linears = model.linears
+            self.weights = [layer.weight[members].clone() for layer in linears]
+            self.biases = [layer.bias[members].clone() for layer in linears]
+            w0 = self.weights[0]
+            self.biases[0] -= ((model.input_mean / model.input_std) @ w0).unsqueeze(1)
+            self.weights[0] = w0 / model.input_std[:, None]
+            self.weights[-1][..., :o] *= model.target_std
+            self.biases[-1][..., :o] = (
+                self.biases[-1][..., :o] * model.target_std + model.target_mean
+            )
+            self.max_logvar = model.max_logvar[members].clone()
+            self.min_logvar = model.min_logvar[members].clone()
+            self.log_target_std = model.target_std.log()
+        g, dtype = len(members), model.dtype
+        self.groups, self.rows = g, rows
+        self._x = torch.empty(g, rows, model.in_dim, dtype=dtype)
+        self._h = [torch.empty(g, rows, w.shape[-1], dtype=dtype) for w in self.weights]
+
+    @torch.no_grad()
+    def __call__(
+        self, obs: torch.Tensor, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(G, n, obs_dim), (G, n, act_dim) -> mean, std (G, n, out_dim) of (Δobs[, reward])
+        in physical units. ``mean`` is a view of an internal buffer, valid until the next call.
+        """
+        x = self._x
+        x[..., : self.obs_dim].copy_(obs)
+        x[..., self.obs_dim :].copy_(action)
+        y, last = x, len(self.weights) - 1
+        for i, (w, b, h) in enumerate(zip(self.weights, self.biases, self._h, strict=True)):
+            torch.baddbmm(b, y, w, out=h)
+            if i < last:
+                self.activation.apply_(h)
+            y = h
+        mean, raw_logvar = y.split(self.out_dim, dim=-1)
+        logvar = bound_logvar(raw_logvar, self.min_logvar, self.max_logvar)
+        return mean, (0.5 * logvar + self.log_target_std).exp()
