@@ -1,5 +1,6 @@
 """Learned dynamics: a probabilistic ensemble, its trainer, and imagined rollouts for planners."""
 
+from robot_rl.models.dataset import TransitionDataset
 from robot_rl.models.ensemble import (
     Activation,
     GaussianEnsemble,
@@ -7,11 +8,26 @@ from robot_rl.models.ensemble import (
     GroupedForward,
     check_model_dims,
 )
+from robot_rl.models.trainer import (
+    EnsembleTrainer,
+    FitResult,
+    ModelScore,
+    check_batch,
+    inputs_and_targets,
+    score,
+)
 
 __all__ = [
     "Activation",
+    "EnsembleTrainer",
+    "FitResult",
     "GaussianEnsemble",
     "GaussianPrediction",
     "GroupedForward",
+    "ModelScore",
+    "TransitionDataset",
+    "check_batch",
     "check_model_dims",
+    "inputs_and_targets",
+    "score",
 ]

@@ -1,0 +1,113 @@
+"""A growing store of transitions for model learning, checked on the way in.
+
+Model-based agents keep every transition they collect (PETS refits on all of it after each
+episode), so this is an append-only store, not a ring buffer. ``batch()`` hands out the whole
+store as a ``Batch`` of NumPy views; ``tensors()`` / ``from_tensors`` round-trip it through a
+checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import torch
+
+from robot_rl.types import Batch, Transition
+
+FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "cost")
+
+
+class TransitionDataset:
+    """Transitions of one env, stored as float32 arrays that grow as needed.
+
+    Args:
+        obs_dim: observation size.
+        act_dim: action size.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int) -> None:
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self._size = 0
+        self._arrays = self._allocate(64)
+
+    def _allocate(self, capacity: int) -> dict[str, np.ndarray]:
+        shapes = {
+            "obs": (self.obs_dim,),
+            "action": (self.act_dim,),
+            "next_obs": (self.obs_dim,),
+        }
+        return {f: np.zeros((capacity, *shapes.get(f, ())), dtype=np.float32) for f in FIELDS}
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, transition: Transition) -> None:
+        """Append one transition.
+
+        Raises:
+            ValueError: a field has the wrong shape or is not finite.
+        """
+        values = {
+            "obs": np.asarray(transition.obs, dtype=np.float64),
+            "action": np.asarray(transition.action, dtype=np.float64),
+            "reward": np.asarray(transition.reward, dtype=np.float64),
+            "next_obs": np.asarray(transition.next_obs, dtype=np.float64),
+            "terminated": np.asarray(float(transition.terminated)),
+            "cost": np.asarray(transition.cost, dtype=np.float64),
+        }
+        for name, value in values.items():
+            expected = self._arrays[name].shape[1:]
+            if value.shape != expected:
+                raise ValueError(f"transition {name} must have shape {expected}, got {value.shape}")
+            if not np.isfinite(value).all():
+                raise ValueError(f"transition {name} is not finite: {value.tolist()}")
+        if self._size == len(self._arrays["obs"]):
+            grown = self._allocate(2 * self._size)
+            for name, array in self._arrays.items():
+                grown[name][: self._size] = array
+            self._arrays = grown
+        for name, value in values.items():
+            self._arrays[name][self._size] = value
+        self._size += 1
+
+    def extend(self, transitions: Iterable[Transition]) -> None:
+        for transition in transitions:
+            self.add(transition)
+
+    def batch(self) -> Batch:
+        """Everything stored, as NumPy views (N, ...) in insertion order."""
+        return Batch(**{name: array[: self._size] for name, array in self._arrays.items()})
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The stored transitions as tensors, for a checkpoint."""
+        return {
+            f"data.{name}": torch.from_numpy(a[: self._size].copy())
+            for name, a in self._arrays.items()
+        }
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, torch.Tensor]) -> TransitionDataset:
+        """Rebuild from ``tensors()``.
+
+        Raises:
+            ValueError: fields are missing, their shapes disagree, or values are not finite.
+        """
+        missing = [f for f in FIELDS if f"data.{f}" not in tensors]
+        if missing:
+            raise ValueError(f"dataset tensors are missing {missing}")
+        arrays = {f: tensors[f"data.{f}"].numpy().astype(np.float32) for f in FIELDS}
+        n = len(arrays["obs"])
+        if arrays["obs"].ndim != 2 or arrays["action"].ndim != 2:
+            raise ValueError("dataset obs and action must be 2-D")
+        if any(len(a) != n for a in arrays.values()):
+            raise ValueError("dataset fields have different lengths")
+        bad = [f for f, a in arrays.items() if not np.isfinite(a).all()]
+        if bad:
+            raise ValueError(f"dataset fields {bad} hold NaN or inf")
+        dataset = cls(arrays["obs"].shape[1], arrays["action"].shape[1])
+        dataset._arrays = dataset._allocate(max(64, n))
+        for name, array in arrays.items():
+            dataset._arrays[name][:n] = array
+        dataset._size = n
+        return dataset
