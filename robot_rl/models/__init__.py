@@ -8,6 +8,8 @@ from robot_rl.models.ensemble import (
     GroupedForward,
     check_model_dims,
 )
+from robot_rl.models.model_env import ModelEnv, Propagation, TerminationFn
+from robot_rl.models.simulator import MuJoCoDynamics
 from robot_rl.models.trainer import (
     EnsembleTrainer,
     FitResult,
@@ -24,7 +26,11 @@ __all__ = [
     "GaussianEnsemble",
     "GaussianPrediction",
     "GroupedForward",
+    "ModelEnv",
     "ModelScore",
+    "MuJoCoDynamics",
+    "Propagation",
+    "TerminationFn",
     "TransitionDataset",
     "check_batch",
     "check_model_dims",

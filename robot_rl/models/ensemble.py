@@ -367,20 +367,34 @@ class GroupedForward:
 
     @torch.no_grad()
     def __call__(
-        self, obs: torch.Tensor, action: torch.Tensor
+        self, obs: torch.Tensor, action: torch.Tensor, group: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(G, n, obs_dim), (G, n, act_dim) -> mean, std (G, n, out_dim) of (Δobs[, reward])
-        in physical units. ``mean`` is a view of an internal buffer, valid until the next call.
+        """Each group's member on its rows.
+
+        Args:
+            obs: (G, n, obs_dim), or (1, n, obs_dim) with ``group``.
+            action: (G, n, act_dim), or (1, n, act_dim) with ``group``.
+            group: run only this group's member (on all the given rows).
+
+        Returns:
+            mean, std (G or 1, n, out_dim) of (Δobs[, reward]) in physical units. ``mean`` is a
+            view of an internal buffer, valid until the next call.
         """
+        weights, biases, hidden = self.weights, self.biases, self._h
+        min_lv, max_lv = self.min_logvar, self.max_logvar
         x = self._x
+        if group is not None:
+            sl = slice(group, group + 1)
+            weights, biases = [w[sl] for w in weights], [b[sl] for b in biases]
+            hidden, x, min_lv, max_lv = [h[:1] for h in hidden], x[:1], min_lv[sl], max_lv[sl]
         x[..., : self.obs_dim].copy_(obs)
         x[..., self.obs_dim :].copy_(action)
-        y, last = x, len(self.weights) - 1
-        for i, (w, b, h) in enumerate(zip(self.weights, self.biases, self._h, strict=True)):
+        y, last = x, len(weights) - 1
+        for i, (w, b, h) in enumerate(zip(weights, biases, hidden, strict=True)):
             torch.baddbmm(b, y, w, out=h)
             if i < last:
                 self.activation.apply_(h)
             y = h
         mean, raw_logvar = y.split(self.out_dim, dim=-1)
-        logvar = bound_logvar(raw_logvar, self.min_logvar, self.max_logvar)
+        logvar = bound_logvar(raw_logvar, min_lv, max_lv)
         return mean, (0.5 * logvar + self.log_target_std).exp()

@@ -1,0 +1,214 @@
+"""Imagined rollouts through a learned ensemble, scored with a task's reward and termination.
+
+A planner hands ``ModelEnv.evaluate`` C candidate action sequences (C, H, A); each is rolled
+out from the current observation by P particles, C·P rows in all, and scored by the mean
+over its particles of the summed task reward (rewards after a predicted termination count
+as 0). How a particle picks its ensemble member is the ``Propagation`` mode (Chua et al.,
+2018):
+
+- ``TS1``: a fresh random elite for every particle at every step;
+- ``TS_INF``: one random elite per particle for the whole rollout;
+- ``EXPECTATION``: every elite on every particle, their means averaged;
+- ``RANDOM_MODEL``: one random elite per step for the whole batch.
+
+In the trajectory-sampling modes the C·P rows are put in a random order and cut into one
+equal block per elite, so every member runs one batched matmul per layer on exactly its own
+rows: the work is C·P forward passes, none wasted. TS1 draws a new order every step (a
+particle's member at each step is uniform over the elites); TS∞ draws it once. With
+``sample`` the next state is drawn from the member's Gaussian (aleatoric noise), else it is
+the member's mean.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from robot_rl.models.ensemble import GaussianEnsemble
+from robot_rl.types import Array, RewardFn
+
+TerminationFn = Callable[[Array, Array, Array], Array]
+
+
+class Propagation(enum.Enum):
+    """How particles choose ensemble members (see the module docstring)."""
+
+    TS1 = "ts1"
+    TS_INF = "ts_inf"
+    EXPECTATION = "expectation"
+    RANDOM_MODEL = "random_model"
+
+
+class ModelEnv:
+    """Batched imagined rollouts of (candidates × particles × horizon) on a ``GaussianEnsemble``.
+
+    Also a ``Dynamics``: ``step(obs, action)`` advances a batch by one imagined step.
+
+    Args:
+        model: the ensemble (its current elites are used).
+        reward_fn: batched task reward (..., obs), (..., act), (..., obs) -> (...); None to use
+            the model's own reward prediction (the model must predict reward).
+        termination_fn: batched termination, True where the next state is terminal; None for
+            never.
+        particles: rollouts per candidate, P.
+        propagation: how particles choose members.
+        sample: draw next states from the predicted Gaussians (else take the means).
+        generator: source of member choices and noise.
+    """
+
+    def __init__(
+        self,
+        model: GaussianEnsemble,
+        reward_fn: RewardFn | None,
+        termination_fn: TerminationFn | None = None,
+        particles: int = 20,
+        propagation: Propagation = Propagation.TS1,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if particles < 1:
+            raise ValueError(f"particles must be >= 1, got {particles}")
+        if reward_fn is None and not model.predict_reward:
+            raise ValueError("reward_fn is None, but the model does not predict the reward")
+        self.model = model
+        self.reward_fn, self.termination_fn = reward_fn, termination_fn
+        self.particles = int(particles)
+        self.propagation = Propagation(propagation)
+        self.sample = bool(sample)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+
+    # -- planning ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, obs: Array, actions: torch.Tensor) -> torch.Tensor:
+        """Mean return over particles of each candidate action sequence.
+
+        Args:
+            obs: (obs_dim,) start observation, or (C, obs_dim) one per candidate.
+            actions: (C, H, act_dim) candidate action sequences.
+
+        Returns:
+            (C,) returns; -inf for a candidate whose imagined rollout went non-finite.
+        """
+        returns, _ = self._run(obs, actions, record=False)
+        return returns
+
+    @torch.no_grad()
+    def rollout(self, obs: Array, actions: torch.Tensor) -> torch.Tensor:
+        """Imagined observations of every particle: (C, P, H + 1, obs_dim), start included."""
+        _, trajectories = self._run(obs, actions, record=True)
+        assert trajectories is not None
+        return trajectories
+
+    def _run(
+        self, obs: Array, actions: torch.Tensor, record: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        model, g, mode = self.model, self.generator, self.propagation
+        dtype = model.dtype
+        actions = torch.as_tensor(actions, dtype=dtype)
+        if actions.ndim != 3 or actions.shape[2] != model.act_dim:
+            raise ValueError(
+                f"actions must have shape (C, H, {model.act_dim}), got {tuple(actions.shape)}"
+            )
+        C, H, _ = actions.shape
+        P, o = self.particles, model.obs_dim
+        start = torch.as_tensor(np.asarray(obs) if not torch.is_tensor(obs) else obs, dtype=dtype)
+        if start.shape not in ((o,), (C, o)):
+            raise ValueError(f"obs must have shape ({o},) or ({C}, {o}), got {tuple(start.shape)}")
+
+        elites = model.elite_index
+        K = len(elites)
+        grouped = mode in (Propagation.TS1, Propagation.TS_INF)
+        n_rows = C * P
+        block = math.ceil(n_rows / K) if grouped else n_rows
+        rows = block * K if grouped else n_rows  # padded to equal blocks; extra rows are ignored
+        forward = model.grouped_forward(elites, block)
+
+        cand = torch.div(torch.arange(rows), P, rounding_mode="floor").clamp_(max=C)
+        s = start.expand(rows, o).clone() if start.ndim == 1 else start[cand.clamp(max=C - 1)]
+        padded = torch.cat([actions, actions.new_zeros(1, H, model.act_dim)])  # row C: padding
+        ret = torch.zeros(rows, dtype=dtype)
+        alive = torch.ones(rows, dtype=torch.bool) if self.termination_fn is not None else None
+        row_id = torch.arange(rows)
+        trajectories = None
+        if record:
+            trajectories = torch.empty(rows, H + 1, o, dtype=dtype)
+            trajectories[:, 0] = s
+        if mode is Propagation.TS_INF:
+            perm = torch.randperm(rows, generator=g)
+            s, cand, row_id = s[perm], cand[perm], row_id[perm]
+
+        for t in range(H):
+            if mode is Propagation.TS1:
+                perm = torch.randperm(rows, generator=g)
+                s, cand, ret, row_id = s[perm], cand[perm], ret[perm], row_id[perm]
+                if alive is not None:
+                    alive = alive[perm]
+            a = padded[:, t].index_select(0, cand)
+            if grouped:
+                mean, std = forward(s.view(K, block, o), a.view(K, block, -1))
+                mean, std = mean.reshape(rows, -1), std.reshape(rows, -1)
+            elif mode is Propagation.EXPECTATION:
+                mean, std = forward(s.expand(K, -1, -1), a.expand(K, -1, -1))
+                mean, std = mean.mean(0), std.square().mean(0).sqrt()
+            else:
+                k = int(torch.randint(K, (1,), generator=g))
+                mean, std = forward(s[None], a[None], group=k)
+                mean, std = mean[0], std[0]
+            next_s = s + mean[:, :o]
+            if self.sample:
+                next_s += std[:, :o] * torch.randn(rows, o, generator=g, dtype=dtype)
+            r = self.reward_fn(s, a, next_s) if self.reward_fn else mean[:, o].clone()
+            if alive is not None:
+                assert self.termination_fn is not None
+                r = torch.where(alive, r, torch.zeros_like(r))
+                alive = alive & ~self.termination_fn(s, a, next_s)
+            ret += r
+            s = next_s
+            if trajectories is not None:
+                trajectories[row_id, t + 1] = s
+
+        returns = torch.zeros(C + 1, dtype=dtype).index_add_(0, cand, ret)[:C] / P
+        returns = torch.where(torch.isfinite(returns), returns, torch.full_like(returns, -math.inf))
+        if trajectories is not None:
+            trajectories = trajectories[:n_rows].view(C, P, H + 1, o)
+        return returns, trajectories
+
+    # -- the Dynamics protocol ----------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, state: Array, action: Array) -> Array:
+        """One imagined step of a batch: (B, obs_dim), (B, act_dim) -> (B, obs_dim).
+
+        Each row is one particle: in TS1 and TS∞ each row draws a random elite, in
+        EXPECTATION the elites' means are averaged, in RANDOM_MODEL one elite serves all
+        rows. NumPy in, NumPy out.
+        """
+        is_numpy = not torch.is_tensor(state)
+        model, g, dtype = self.model, self.generator, self.model.dtype
+        obs = torch.as_tensor(np.asarray(state) if is_numpy else state, dtype=dtype)
+        act = torch.as_tensor(np.asarray(action) if is_numpy else action, dtype=dtype)
+        if obs.ndim != 2 or obs.shape[1] != model.obs_dim or act.shape != (len(obs), model.act_dim):
+            raise ValueError(
+                f"step expects (B, {model.obs_dim}) states and (B, {model.act_dim}) actions, "
+                f"got {tuple(obs.shape)} and {tuple(act.shape)}"
+            )
+        pred = model.predict(obs, act, model.elite_index)
+        mean, var = pred.mean[..., : model.obs_dim], pred.var[..., : model.obs_dim]
+        K, B = mean.shape[:2]
+        if self.propagation in (Propagation.TS1, Propagation.TS_INF):
+            pick = torch.randint(K, (B,), generator=g)
+            mean, var = mean[pick, torch.arange(B)], var[pick, torch.arange(B)]
+        elif self.propagation is Propagation.EXPECTATION:
+            mean, var = mean.mean(0), var.mean(0)
+        else:
+            k = int(torch.randint(K, (1,), generator=g))
+            mean, var = mean[k], var[k]
+        next_obs = obs + mean
+        if self.sample:
+            next_obs = next_obs + var.sqrt() * torch.randn(
+                B, model.obs_dim, generator=g, dtype=dtype
+            )
+        return next_obs.numpy() if is_numpy else next_obs
