@@ -2,8 +2,8 @@
 
 A planner hands ``ModelEnv.evaluate`` C candidate action sequences (C, H, A); each is rolled
 out from the current observation by P particles, C·P rows in all, and scored by the mean
-over its particles of the summed task reward (rewards after a predicted termination count
-as 0). How a particle picks its ensemble member is the ``Propagation`` mode (Chua et al.,
+over its particles of the summed task reward, less ``cost_weight`` times the task's safety
+cost when one is given (steps after a predicted termination count as 0). How a particle picks its ensemble member is the ``Propagation`` mode (Chua et al.,
 2018):
 
 - ``TS1``: a fresh random elite for every particle at every step;
@@ -54,6 +54,8 @@ class ModelEnv:
             the model's own reward prediction (the model must predict reward).
         termination_fn: batched termination, True where the next state is terminal; None for
             never.
+        cost_fn: batched safety cost, subtracted from the reward with ``cost_weight``.
+        cost_weight: weight of the safety cost in the planning objective (0: ignored).
         particles: rollouts per candidate, P.
         propagation: how particles choose members.
         sample: draw next states from the predicted Gaussians (else take the means).
@@ -65,6 +67,8 @@ class ModelEnv:
         model: GaussianEnsemble,
         reward_fn: RewardFn | None,
         termination_fn: TerminationFn | None = None,
+        cost_fn: RewardFn | None = None,
+        cost_weight: float = 0.0,
         particles: int = 20,
         propagation: Propagation = Propagation.TS1,
         sample: bool = True,
@@ -74,8 +78,11 @@ class ModelEnv:
             raise ValueError(f"particles must be >= 1, got {particles}")
         if reward_fn is None and not model.predict_reward:
             raise ValueError("reward_fn is None, but the model does not predict the reward")
+        if cost_weight < 0 or (cost_weight > 0 and cost_fn is None):
+            raise ValueError("cost_weight must be >= 0, and a positive weight needs a cost_fn")
         self.model = model
         self.reward_fn, self.termination_fn = reward_fn, termination_fn
+        self.cost_fn, self.cost_weight = cost_fn, float(cost_weight)
         self.particles = int(particles)
         self.propagation = Propagation(propagation)
         self.sample = bool(sample)
@@ -162,6 +169,9 @@ class ModelEnv:
             if self.sample:
                 next_s += std[:, :o] * torch.randn(rows, o, generator=g, dtype=dtype)
             r = self.reward_fn(s, a, next_s) if self.reward_fn else mean[:, o].clone()
+            if self.cost_weight:
+                assert self.cost_fn is not None
+                r = r - self.cost_weight * self.cost_fn(s, a, next_s)
             if alive is not None:
                 assert self.termination_fn is not None
                 r = torch.where(alive, r, torch.zeros_like(r))

@@ -63,14 +63,17 @@ class MuJoCoDynamics:
     Args:
         env: a ``RobotEnv`` on MuJoCo.
         threads: rollout threads (1: in the calling thread).
+        cost_weight: as an evaluator, score reward - ``cost_weight`` · safety cost per step.
     """
 
-    def __init__(self, env: RobotEnv, threads: int = 1) -> None:
+    def __init__(self, env: RobotEnv, threads: int = 1, cost_weight: float = 0.0) -> None:
         if env.engine is not Engine.MUJOCO:
             raise ValueError(f"MuJoCoDynamics needs a MuJoCo env, got {env.engine.value}")
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        self.env = env
+        if cost_weight < 0:
+            raise ValueError(f"cost_weight must be >= 0, got {cost_weight}")
+        self.env, self.cost_weight = env, float(cost_weight)
         self.model: mujoco.MjModel = env.physics.model
         self.substeps = env.substeps
         robot = env.task.robot
@@ -163,8 +166,9 @@ class MuJoCoDynamics:
     def evaluate(self, obs: Array, actions: torch.Tensor) -> torch.Tensor:
         """Returns of (C, H, A) action sequences from the env's current true state.
 
-        ``obs`` is ignored: the oracle reads ``env.get_state()``. Rewards after a terminal
-        state count as 0; non-finite returns become -inf.
+        ``obs`` is ignored: the oracle reads ``env.get_state()``. Each step scores reward -
+        ``cost_weight`` · cost; steps after a terminal state count as 0; non-finite returns
+        become -inf.
         """
         env_state = self.env.get_state()
         state, warmstart = self.from_env(env_state.physics)
@@ -173,6 +177,8 @@ class MuJoCoDynamics:
         obs_seq = self.observations(sensordata, env_state.task_state)
         task = self.env.task
         rewards = task.reward(obs_seq[:, :-1], a, obs_seq[:, 1:])
+        if self.cost_weight:
+            rewards = rewards - self.cost_weight * task.cost(obs_seq[:, :-1], a, obs_seq[:, 1:])
         done = task.termination(obs_seq[:, :-1], a, obs_seq[:, 1:])
         alive = np.cumprod(
             np.concatenate([np.ones((len(a), 1)), 1.0 - done[:, :-1]], axis=1), axis=1

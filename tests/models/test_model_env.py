@@ -161,3 +161,14 @@ def test_bad_shapes_raise():
         env.evaluate(np.zeros(1), torch.zeros(3, 4))
     with pytest.raises(ValueError, match="obs must have shape"):
         env.evaluate(np.zeros(3), torch.zeros(3, 4, 1))
+
+
+def test_safety_cost_is_subtracted_with_its_weight():
+    def cost(obs, action, next_obs):
+        return (next_obs[..., 0] > 4.0) * 1.0
+
+    env = make_env(Propagation.EXPECTATION, cost_fn=cost, cost_weight=10.0)
+    # States 2.5, 5, 7.5: the last two cost 10 each.
+    torch.testing.assert_close(env.evaluate(np.zeros(1), torch.zeros(1, 3, 1)), torch.tensor([-5.0]))
+    with pytest.raises(ValueError, match="needs a cost_fn"):
+        make_env(Propagation.TS1, cost_weight=1.0)
