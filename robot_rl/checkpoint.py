@@ -20,7 +20,7 @@ import torch
 FORMAT = "robot_rl.checkpoint/1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not match what is loading it."""
 
 

@@ -45,7 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ns = parser.parse_args(argv[:1])
     module = importlib.import_module(COMMANDS[ns.command][0])
-    return int(module.main(argv[1:], prog=f"robot-rl {ns.command}") or 0)
+    try:
+        return int(module.main(argv[1:], prog=f"robot-rl {ns.command}") or 0)
+    except (ValueError, FileNotFoundError) as err:
+        # Bad input (a config, an id, a file): say what is wrong, without a traceback.
+        print(f"robot-rl {ns.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ The task owns observations and scoring; the physics owns the engine.
 from __future__ import annotations
 
 import collections
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -79,7 +80,8 @@ class EnvState:
         obs: the noise-free observation at this state.
         active_ctrl: actuator control currently applied, physical units.
         pending: controls still in the latency pipeline, as (physics step due, control).
-        push: push force now applied (3,), N, and physics steps it has left.
+        push: push force now applied (3,), N, and control steps it has left.
+        noise_rng: state of the generator behind observation noise and pushes.
     """
 
     physics: np.ndarray
@@ -88,7 +90,8 @@ class EnvState:
     obs: np.ndarray
     active_ctrl: np.ndarray
     pending: tuple[tuple[int, np.ndarray], ...] = ()
-    push: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    push: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    noise_rng: dict[str, Any] = field(default_factory=dict)
 
 
 class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -97,7 +100,8 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
     Observations are float32 in the task's units; actions are normalised to [-1, 1] per
     actuator (values outside are clipped to the bounds; NaN, inf and wrong shapes raise).
     ``info`` carries the reward terms (they sum to the reward), the safety ``cost``,
-    ``success``, and the domain parameters in force.
+    ``success``, and the domain parameters in force (an immutable ``DomainParams``; its
+    ``as_dict()`` gives plain values for logs).
 
     Args:
         task: what to do.
@@ -153,7 +157,6 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         self.randomization = randomization
         self._fixed_params: DomainParams | None = None
         self._params = self.nominal_params
-        self._params_info = self._params.as_dict()
 
         self._rng_params = self._rng_init = self._rng_noise = np.random.default_rng(0)
         self._seeded = False
@@ -191,7 +194,6 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
     def _apply_params(self, params: DomainParams) -> None:
         self.physics.apply_params(params)
         self._params = params
-        self._params_info = params.as_dict()
         self._latency_steps = round(params.latency / self.task.robot.timestep)
 
     def _draw_params(self) -> DomainParams:
@@ -234,7 +236,7 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         self._set_push(np.zeros(3), 0)
         self._obs = self._observe()
         self._needs_reset = False
-        return self._noisy(self._obs), {"domain_params": self._params_info}
+        return self._noisy(self._obs), {"domain_params": self._params}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
@@ -261,7 +263,7 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
             "reward_terms": reward_terms,
             "cost": cost,
             "success": bool(task.success(next_obs)),
-            "domain_params": self._params_info,
+            "domain_params": self._params,
         }
         if self._push_left:
             info["push"] = self._push.copy()
@@ -287,6 +289,7 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
             active_ctrl=self._active_ctrl.copy(),
             pending=tuple((due - self._substep, c.copy()) for due, c in self._pending),
             push=np.append(self._push, self._push_left),
+            noise_rng=copy.deepcopy(self._rng_noise.bit_generator.state),
         )
 
     def set_state(self, state: EnvState) -> None:
@@ -306,6 +309,8 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         self._active_ctrl = np.array(state.active_ctrl, dtype=np.float64)
         self._pending = collections.deque((due, c.copy()) for due, c in state.pending)
         self._set_push(state.push[:3], int(state.push[3]))
+        if state.noise_rng:
+            self._rng_noise.bit_generator.state = copy.deepcopy(state.noise_rng)
         self._needs_reset = False
 
     @property
@@ -318,9 +323,12 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
-        if not np.isfinite(a).all():
-            raise ValueError(f"action must be finite, got {a.tolist()}")
-        return np.clip(a, -1.0, 1.0)
+        peak = np.abs(a).max()
+        if not peak <= 1.0:  # also true for NaN
+            if not np.isfinite(a).all():
+                raise ValueError(f"action must be finite, got {a.tolist()}")
+            a = np.clip(a, -1.0, 1.0)
+        return a
 
     def _advance(self, ctrl: np.ndarray) -> None:
         """Run one control period, the new control taking effect after the latency."""

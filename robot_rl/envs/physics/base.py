@@ -11,7 +11,9 @@ Measurement names and units (world frame, quaternions as (w, x, y, z)):
 - ``qpos`` (n_joints,) rad or m; ``qvel`` (n_joints,) rad/s or m/s
 - ``{site}_pos`` (3,) m
 - floating base only: ``base_pos`` (3,) m, ``base_quat`` (4,), ``base_linvel`` (3,) m/s of the
-  root link frame's origin, ``base_angvel`` (3,) rad/s
+  root link frame's origin, ``base_angvel`` (3,) rad/s, ``base_axes`` (9,) the root link's
+  x, y and z axes in world coordinates (the rows of Rᵀ, so ``axes.reshape(3, 3) @ v`` expresses
+  a world vector v in the body frame)
 """
 
 from __future__ import annotations
@@ -166,6 +168,13 @@ class Physics(abc.ABC):
     @abc.abstractmethod
     def set_marker(self, name: str, position: np.ndarray) -> None:
         """Move a visual marker to ``position`` (3,) m."""
+
+    def camera_target(self) -> np.ndarray:
+        """Where the camera looks, m: the description's point, following a floating base."""
+        target = np.array(self.robot.camera.lookat, dtype=np.float64)
+        if self.robot.floating:
+            target[:2] += self.measure()["base_pos"][:2]
+        return target
 
     @abc.abstractmethod
     def render(self, width: int, height: int) -> np.ndarray:

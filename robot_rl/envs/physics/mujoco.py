@@ -7,6 +7,7 @@ model see exactly what the env sees. The integrator is semi-implicit Euler, as P
 
 from __future__ import annotations
 
+import copy
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -30,6 +31,11 @@ from robot_rl.envs.robots.description import (
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 """What ``get_state`` saves: everything that affects the next step (incl. warm start)."""
+# Contact settings chosen to match PyBullet's stiff, elliptic-friction contacts: with them the
+# A1 under random joint targets stays within about a centimetre of PyBullet over a second
+# (MuJoCo's defaults, solref 0.02 and a pyramidal cone, drift several times further).
+CONTACT_SOLREF = (0.005, 1.0)
+CONTACT_IMPRATIO = 10.0
 ROBOT_GEOM_GROUP = 0  # MuJoCo puts URDF collision shapes in group 0 and visuals in group 1
 MARKER_GEOM_GROUP = 2
 
@@ -55,10 +61,24 @@ def build_spec(robot: RobotDescription, markers: tuple[Marker, ...] = ()) -> muj
             geom.contype = 1 if robot.collisions else 0
             geom.conaffinity = 0  # robot shapes never touch each other, only the ground
             geom.friction = [robot.friction, 0.005, 0.0001]
+            geom.solref = list(CONTACT_SOLREF)
     if robot.gravity_compensation:
         for body in spec.bodies:
             body.gravcomp = 1.0
 
+    if robot.ground:
+        spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+        spec.option.impratio = CONTACT_IMPRATIO
+
+    spec.add_texture(
+        name="sky",
+        type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+        width=64,
+        height=64,
+        rgb1=[0.85, 0.88, 0.92],
+        rgb2=[0.55, 0.62, 0.7],
+    )
     world = spec.worldbody
     world.add_light(
         name="sun",
@@ -79,7 +99,7 @@ def build_spec(robot: RobotDescription, markers: tuple[Marker, ...] = ()) -> muj
         )
         mat = spec.add_material(name="grid", texrepeat=[8, 8])
         mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = tex.name
-        world.add_geom(
+        ground = world.add_geom(
             name="ground",
             type=mujoco.mjtGeom.mjGEOM_PLANE,
             size=[0, 0, 0.05],
@@ -89,6 +109,7 @@ def build_spec(robot: RobotDescription, markers: tuple[Marker, ...] = ()) -> muj
             material="grid",
             group=ROBOT_GEOM_GROUP,
         )
+        ground.solref = list(CONTACT_SOLREF)
     for marker in markers:
         body = world.add_body(name=f"marker_{marker.name}", mocap=True)
         body.add_geom(
@@ -145,6 +166,17 @@ def build_spec(robot: RobotDescription, markers: tuple[Marker, ...] = ()) -> muj
             spec.add_sensor(
                 name=name, type=kind, objtype=mujoco.mjtObj.mjOBJ_XBODY, objname=robot.base_link
             )
+        for axis, kind in (
+            ("x", mujoco.mjtSensor.mjSENS_FRAMEXAXIS),
+            ("y", mujoco.mjtSensor.mjSENS_FRAMEYAXIS),
+            ("z", mujoco.mjtSensor.mjSENS_FRAMEZAXIS),
+        ):
+            spec.add_sensor(
+                name=f"base_axis_{axis}",
+                type=kind,
+                objtype=mujoco.mjtObj.mjOBJ_XBODY,
+                objname=robot.base_link,
+            )
     return spec
 
 
@@ -164,6 +196,8 @@ def measurement_layout(model: mujoco.MjModel, robot: RobotDescription) -> dict[s
         names += ["base_pos", "base_quat", "base_linvel", "base_angvel"]
     for name in names:
         layout[name] = span(name, name)
+    if robot.floating:
+        layout["base_axes"] = span("base_axis_x", "base_axis_z")
     return layout
 
 
@@ -185,8 +219,10 @@ class MuJoCoPhysics(Physics):
         m = self.model
         self.layout = measurement_layout(m, robot)
         joint_ids = [m.joint(name).id for name in robot.joints]
-        self._qpos_adr = m.jnt_qposadr[joint_ids]
-        self._dof_adr = m.jnt_dofadr[joint_ids]
+        self.qpos_address = m.jnt_qposadr[joint_ids]
+        """Index in qpos of each measured joint, (n_joints,)."""
+        self.dof_address = m.jnt_dofadr[joint_ids]
+        """Index in qvel of each measured joint, (n_joints,)."""
         self._links = massive_links(robot)
         self._link_bodies = np.array([m.body(name).id for name in self._links], dtype=int)
         self._robot_geoms = np.flatnonzero(m.geom_group == ROBOT_GEOM_GROUP)
@@ -203,7 +239,7 @@ class MuJoCoPhysics(Physics):
         self._nominal = DomainParams(
             link_masses=self._default_mass,
             friction=robot.friction,
-            joint_damping=m.dof_damping[self._dof_adr].copy(),
+            joint_damping=m.dof_damping[self.dof_address].copy(),
             actuator_strength=np.ones(m.nu),
             gravity=robot.gravity,
         )
@@ -217,8 +253,14 @@ class MuJoCoPhysics(Physics):
 
     def measure(self) -> dict[str, np.ndarray]:
         # mj_step evaluates sensors before integrating; bring them up to the current state.
-        mujoco.mj_forward(self.model, self.data)
-        return split_sensordata(self.data.sensordata, self.layout)
+        # Position and velocity sensors need only kinematics, not mj_forward's contact solve.
+        m, d = self.model, self.data
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_comPos(m, d)
+        mujoco.mj_comVel(m, d)
+        mujoco.mj_sensorPos(m, d)
+        mujoco.mj_sensorVel(m, d)
+        return split_sensordata(d.sensordata, self.layout)
 
     def actuator_efforts(self) -> np.ndarray:
         return self.data.actuator_force.copy()
@@ -240,8 +282,8 @@ class MuJoCoPhysics(Physics):
     def set_configuration(self, config: JointConfiguration) -> None:
         d = self.data
         mujoco.mj_resetData(self.model, d)
-        d.qpos[self._qpos_adr] = config.qpos
-        d.qvel[self._dof_adr] = config.qvel
+        d.qpos[self.qpos_address] = config.qpos
+        d.qvel[self.dof_address] = config.qvel
         if self._base_joint is not None:
             base = config.filled(self.robot)
             qa, va = self._base_joint.qposadr[0], self._base_joint.dofadr[0]
@@ -259,12 +301,20 @@ class MuJoCoPhysics(Physics):
         return self._nominal
 
     def apply_params(self, params: DomainParams) -> None:
-        m = self.model
+        self._write_params(self.model, params)
+
+    def model_with(self, params: DomainParams) -> mujoco.MjModel:
+        """A copy of the model with ``params`` in force (this physics is left unchanged)."""
+        model = copy.copy(self.model)
+        self._write_params(model, params)
+        return model
+
+    def _write_params(self, m: mujoco.MjModel, params: DomainParams) -> None:
         scale = params.link_masses / self._default_mass
         m.body_mass[self._link_bodies] = params.link_masses
         m.body_inertia[self._link_bodies] = self._default_inertia * scale[:, None]
         m.geom_friction[self._robot_geoms, 0] = params.friction
-        m.dof_damping[self._dof_adr] = params.joint_damping
+        m.dof_damping[self.dof_address] = params.joint_damping
         s = params.actuator_strength
         m.actuator_gainprm[:, 0] = self._default_gain * s
         m.actuator_biasprm[:, 1:3] = self._default_bias * s[:, None]
@@ -288,7 +338,7 @@ class MuJoCoPhysics(Physics):
         cam = mujoco.MjvCamera()
         cam.type = mujoco.mjtCamera.mjCAMERA_FREE
         spec = self.robot.camera
-        cam.lookat[:] = spec.lookat
+        cam.lookat[:] = self.camera_target()
         cam.distance, cam.azimuth, cam.elevation = spec.distance, spec.azimuth, spec.elevation
         mujoco.mj_forward(self.model, self.data)
         self._renderer.update_scene(self.data, camera=cam)

@@ -11,18 +11,45 @@ the root link's frame so they match MuJoCo's.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
+import sys
 import tempfile
+from collections.abc import Iterator
 
 import numpy as np
-import pybullet
-import pybullet_data
-from pybullet_utils import bullet_client
 
 from robot_rl.envs.physics.base import ActuatorGains, Engine, JointConfiguration, Marker, Physics
 from robot_rl.envs.randomization import DomainParams
 from robot_rl.envs.robots.description import RobotDescription, massive_links
+
+
+@contextlib.contextmanager
+def _quiet_native_output() -> Iterator[None]:
+    """Silence what PyBullet's C code prints straight to the process's stdout and stderr (its
+    build banner, ``argv[0]=``, URDF warnings); Python-level output outside is unaffected."""
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        libc.fflush(None)
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+with _quiet_native_output():
+    import pybullet
+import pybullet_data  # noqa: E402
+from pybullet_utils import bullet_client  # noqa: E402
 
 GROUND_FRICTION = 1.0  # PyBullet multiplies the two frictions; the robot's value then rules.
 
@@ -54,7 +81,8 @@ class PyBulletPhysics(Physics):
 
     def __init__(self, robot: RobotDescription, markers: tuple[Marker, ...] = ()) -> None:
         super().__init__(robot, markers)
-        self.client = c = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+        with _quiet_native_output():
+            self.client = c = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
         c.setPhysicsEngineParameter(
             fixedTimeStep=robot.timestep, numSubSteps=0, deterministicOverlappingPairs=1
         )
@@ -105,13 +133,14 @@ class PyBulletPhysics(Physics):
         try:
             with os.fdopen(fd, "w") as f:
                 f.write(text)
-            return self.client.loadURDF(
-                path,
-                basePosition=list(robot.base_position),
-                baseOrientation=_xyzw(np.asarray(robot.base_orientation)),
-                useFixedBase=not robot.floating,
-                flags=pybullet.URDF_USE_INERTIA_FROM_FILE,
-            )
+            with _quiet_native_output():
+                return self.client.loadURDF(
+                    path,
+                    basePosition=list(robot.base_position),
+                    baseOrientation=_xyzw(np.asarray(robot.base_orientation)),
+                    useFixedBase=not robot.floating,
+                    flags=pybullet.URDF_USE_INERTIA_FROM_FILE,
+                )
         finally:
             os.unlink(path)
 
@@ -198,7 +227,10 @@ class PyBulletPhysics(Physics):
             out[f"{name}_pos"] = np.asarray(pos) + rot @ offset
         if self.robot.floating:
             pos, orn, lin, ang = self._base_frame()
-            out.update(base_pos=pos, base_quat=_wxyz(orn), base_linvel=lin, base_angvel=ang)
+            axes = np.asarray(c.getMatrixFromQuaternion(orn)).reshape(3, 3).T.reshape(9)
+            out.update(
+                base_pos=pos, base_quat=_wxyz(orn), base_linvel=lin, base_angvel=ang, base_axes=axes
+            )
         return out
 
     def actuator_efforts(self) -> np.ndarray:
@@ -280,9 +312,9 @@ class PyBulletPhysics(Physics):
     def render(self, width: int, height: int) -> np.ndarray:
         c, cam = self.client, self.robot.camera
         view = c.computeViewMatrixFromYawPitchRoll(
-            cameraTargetPosition=list(cam.lookat),
+            cameraTargetPosition=self.camera_target().tolist(),
             distance=cam.distance,
-            yaw=cam.azimuth + 90.0,
+            yaw=cam.azimuth - 90.0,
             pitch=cam.elevation,
             roll=0.0,
             upAxisIndex=2,

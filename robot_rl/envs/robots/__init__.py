@@ -48,7 +48,7 @@ CARTPOLE = RobotDescription(
     sites=(Site("tip", "pole", (0.0, 0.0, -0.5)),),
     base_position=(0.0, 0.0, 1.0),
     push_link="pole",
-    camera=CameraSpec(lookat=(0.0, 0.0, 1.0), distance=4.0, azimuth=90.0, elevation=0.0),
+    camera=CameraSpec(lookat=(0.0, 0.0, 0.9), distance=3.0, azimuth=90.0, elevation=0.0),
 )
 
 REACHER = RobotDescription(

@@ -90,7 +90,10 @@ class Task(abc.ABC):
 
     def termination(self, obs: Array, action: Array, next_obs: Array) -> Array:
         """True (...) where ``next_obs`` is terminal. Never by default."""
-        return namespace(next_obs).zeros_like(next_obs[..., 0]) > 0
+        xp = namespace(next_obs)
+        if xp is np:
+            return np.zeros(next_obs.shape[:-1], dtype=bool)
+        return xp.zeros(next_obs.shape[:-1], dtype=xp.bool, device=next_obs.device)
 
     @abc.abstractmethod
     def success(self, obs: Array) -> Array:
@@ -106,12 +109,6 @@ def uniform_configuration(
         qpos=qpos + rng.uniform(-qpos_noise, qpos_noise, qpos.shape),
         qvel=rng.uniform(-qvel_noise, qvel_noise, qpos.shape),
     )
-
-
-def angle_from_upright(cos_theta: Array, sin_theta: Array) -> Array:
-    """|θ - π| wrapped to [0, π] for a pole whose angle θ is 0 hanging down."""
-    xp = namespace(cos_theta)
-    return xp.arctan2(xp.abs(sin_theta), -cos_theta)
 
 
 def effort(action: Array, weight: float) -> Array:

@@ -10,14 +10,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from robot_rl.arrays import namespace, stack
+from robot_rl.arrays import concat, namespace
 from robot_rl.envs.physics.base import JointConfiguration
 from robot_rl.envs.robots import CARTPOLE, PENDULUM
-from robot_rl.envs.tasks.base import Task, angle_from_upright, effort, uniform_configuration
+from robot_rl.envs.tasks.base import Task, effort, uniform_configuration
 from robot_rl.types import Array
 
 SUCCESS_ANGLE = 0.2
 """A pole counts as up within this many radians of upright."""
+COS_SUCCESS_ANGLE = float(np.cos(SUCCESS_ANGLE))  # |θ - π| < a  <=>  -cos θ > cos a
 
 
 class PendulumSwingup(Task):
@@ -42,8 +43,8 @@ class PendulumSwingup(Task):
 
     def observe(self, m: Mapping[str, Array], task_state: Array) -> Array:
         xp = namespace(m["qpos"])
-        theta = m["qpos"][..., 0]
-        return stack(xp, [xp.cos(theta), xp.sin(theta), m["qvel"][..., 0]])
+        theta = m["qpos"]
+        return concat(xp, [xp.cos(theta), xp.sin(theta), m["qvel"]])
 
     def reward_terms(self, obs: Array, action: Array, next_obs: Array) -> dict[str, Array]:
         return {
@@ -53,7 +54,7 @@ class PendulumSwingup(Task):
         }
 
     def success(self, obs: Array) -> Array:
-        return angle_from_upright(obs[..., 0], obs[..., 1]) < SUCCESS_ANGLE
+        return -obs[..., 0] > COS_SUCCESS_ANGLE
 
 
 class CartpoleSwingup(Task):
@@ -84,9 +85,9 @@ class CartpoleSwingup(Task):
 
     def observe(self, m: Mapping[str, Array], task_state: Array) -> Array:
         xp = namespace(m["qpos"])
-        q, qd = m["qpos"], m["qvel"]
-        theta = q[..., 1]
-        return stack(xp, [q[..., 0], xp.cos(theta), xp.sin(theta), qd[..., 0], qd[..., 1]])
+        q = m["qpos"]
+        theta = q[..., 1:2]
+        return concat(xp, [q[..., 0:1], xp.cos(theta), xp.sin(theta), m["qvel"]])
 
     def reward_terms(self, obs: Array, action: Array, next_obs: Array) -> dict[str, Array]:
         return {
@@ -100,4 +101,4 @@ class CartpoleSwingup(Task):
         return outside * 1.0
 
     def success(self, obs: Array) -> Array:
-        return angle_from_upright(obs[..., 1], obs[..., 2]) < SUCCESS_ANGLE
+        return -obs[..., 1] > COS_SUCCESS_ANGLE
