@@ -17,13 +17,14 @@ Two conventions to know:
   gives the last observation.
 
 As an oracle it knows what the env does not show a planner (the true state, the current
-domain parameters) and ignores what the env adds on top of physics: action latency, random
-pushes and observation noise.
+domain parameters, the action latency and the controls still in the latency pipeline) and
+ignores what it cannot know in advance: random pushes and observation noise.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import mujoco
@@ -55,6 +56,31 @@ def _component_slices(model: mujoco.MjModel, spec: int) -> dict[int, slice]:
             offset += size
         bit <<= 1
     return slices
+
+
+@dataclass(frozen=True)
+class ControlDelay:
+    """Action latency as the env applies it.
+
+    A new action's control takes effect ``steps`` physics steps into its control period;
+    before that the ``active`` control holds, then each ``pending`` control from its due step.
+
+    Attributes:
+        steps: latency in physics steps.
+        active: (nu,) control applied now, physical units.
+        pending: (due physics step from now, control) pairs still in the pipeline.
+    """
+
+    steps: int
+    active: np.ndarray
+    pending: tuple[tuple[int, np.ndarray], ...] = ()
+
+    @classmethod
+    def of(cls, env: RobotEnv) -> ControlDelay:
+        """The delay in force in ``env`` now."""
+        state = env.get_state()
+        steps = round(env.domain_params.latency / env.task.robot.timestep)
+        return cls(steps, state.active_ctrl, state.pending)
 
 
 class MuJoCoDynamics:
@@ -112,15 +138,44 @@ class MuJoCoDynamics:
         return self.ctrl_mid + self.ctrl_half * np.clip(actions, -1.0, 1.0)
 
     # -- rollouts ----------------------------------------------------------------------------------
+    def control_timeline(
+        self, actions: np.ndarray, delay: ControlDelay | None = None
+    ) -> np.ndarray:
+        """Per-physics-step controls (B, H · substeps + 1, nu) for (B, H, A) actions.
+
+        Without a delay each action's control is held for its whole period; with one, the
+        control in force at physics step j is the latest whose due step is <= j, as the env
+        applies it. The extra last step repeats the last control (it only yields sensors).
+        """
+        ctrl = self.controls(actions)
+        H = ctrl.shape[1]
+        k = self.substeps
+        j = np.arange(H * k + 1)
+        lag = 0 if delay is None else delay.steps
+        period = np.minimum((j - lag) // k, H - 1)
+        timeline = ctrl[:, np.maximum(period, 0)]
+        if delay is not None and lag > 0:
+            early = np.broadcast_to(delay.active, (lag, len(delay.active))).copy()
+            for due, c in sorted(delay.pending, key=lambda p: p[0]):
+                early[max(due, 0) :] = c
+            n = min(lag, len(j))
+            timeline[:, :n] = early[:n]
+        return timeline
+
     def rollout(
-        self, state: np.ndarray, actions: np.ndarray, warmstart: np.ndarray | None = None
+        self,
+        state: np.ndarray,
+        actions: np.ndarray,
+        warmstart: np.ndarray | None = None,
+        delay: ControlDelay | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Roll out action sequences from states.
 
         Args:
             state: (B or 1, n_full) start states.
-            actions: (B, H, A) normalised actions, each held for one control period.
+            actions: (B, H, A) normalised actions, one per control period.
             warmstart: (B or 1, nv) solver warm start at the start, or None.
+            delay: the env's action latency (None: none).
 
         Returns:
             (states (B, H, n_full) after each action, sensordata (B, H + 1, n_sensor) at the
@@ -132,8 +187,7 @@ class MuJoCoDynamics:
         if not np.isfinite(actions).all():
             raise ValueError("actions must be finite")
         H, k = actions.shape[1], self.substeps
-        ctrl = np.repeat(self.controls(actions), k, axis=1)
-        ctrl = np.concatenate([ctrl, ctrl[:, -1:]], axis=1)  # one extra step for the last sensors
+        ctrl = self.control_timeline(actions, delay)
         state = np.atleast_2d(np.asarray(state, dtype=np.float64))
         if state.shape[1] != self.state_size:
             raise ValueError(f"state must have {self.state_size} entries, got {state.shape[1]}")
@@ -154,7 +208,8 @@ class MuJoCoDynamics:
     def step(self, state: Array, action: Array) -> Array:
         """(B, n_full) states, (B, A) actions -> (B, n_full) states one control period later.
 
-        NumPy or torch in, the same kind out (computed in float64 NumPy).
+        Pure physics: the control is applied at once (no latency). NumPy or torch in, the
+        same kind out (computed in float64 NumPy).
         """
         is_torch = torch.is_tensor(state)
         s = state.detach().cpu().numpy() if is_torch else np.asarray(state)
@@ -166,14 +221,14 @@ class MuJoCoDynamics:
     def evaluate(self, obs: Array, actions: torch.Tensor) -> torch.Tensor:
         """Returns of (C, H, A) action sequences from the env's current true state.
 
-        ``obs`` is ignored: the oracle reads ``env.get_state()``. Each step scores reward -
+        ``obs`` is ignored: the oracle reads ``env.get_state()`` and the env's latency. Each step scores reward -
         ``cost_weight`` · cost; steps after a terminal state count as 0; non-finite returns
         become -inf.
         """
         env_state = self.env.get_state()
         state, warmstart = self.from_env(env_state.physics)
         a = actions.detach().cpu().numpy().astype(np.float64)
-        _, sensordata = self.rollout(state, a, warmstart)
+        _, sensordata = self.rollout(state, a, warmstart, ControlDelay.of(self.env))
         obs_seq = self.observations(sensordata, env_state.task_state)
         task = self.env.task
         rewards = task.reward(obs_seq[:, :-1], a, obs_seq[:, 1:])

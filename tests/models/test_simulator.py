@@ -8,11 +8,21 @@ import torch
 
 import robot_rl
 from robot_rl.models import MuJoCoDynamics
+from robot_rl.models.simulator import ControlDelay
 
 
-@pytest.mark.parametrize("env_id", ["robot_rl/CartpoleSwingup-v0", "robot_rl/ReacherTwoLink-v0"])
-def test_oracle_reproduces_env_step_exactly(env_id):
-    env = robot_rl.make(env_id)  # nominal robot: no latency, pushes or observation noise
+@pytest.mark.parametrize(
+    ("env_id", "latency"),
+    [
+        ("robot_rl/CartpoleSwingup-v0", 0.0),
+        ("robot_rl/ReacherTwoLink-v0", 0.0),
+        ("robot_rl/CartpoleSwingup-v0", 0.02),  # 20 of the 50 physics steps of a period
+        ("robot_rl/PendulumSwingup-v0", 0.07),  # longer than a control period
+    ],
+)
+def test_oracle_reproduces_env_step_exactly(env_id, latency):
+    env = robot_rl.make(env_id)  # no pushes or observation noise
+    env.set_domain_params(env.nominal_params.replace(latency=latency))
     env.reset(seed=1)
     rng = np.random.default_rng(0)
     for _ in range(3):  # start mid-episode, with a solver warm start in place
@@ -21,7 +31,7 @@ def test_oracle_reproduces_env_step_exactly(env_id):
     start = env.get_state()
     state, warmstart = oracle.from_env(start.physics)
     actions = rng.uniform(-1, 1, (1, 12, env.action_space.shape[0]))
-    states, sensordata = oracle.rollout(state, actions, warmstart)
+    states, sensordata = oracle.rollout(state, actions, warmstart, ControlDelay.of(env))
     predicted = oracle.observations(sensordata, start.task_state)[0]
     np.testing.assert_array_equal(
         predicted[0].astype(np.float32), env.get_state().obs.astype(np.float32)
@@ -30,13 +40,14 @@ def test_oracle_reproduces_env_step_exactly(env_id):
         obs, *_ = env.step(actions[0, t])
         np.testing.assert_array_equal(predicted[t + 1].astype(np.float32), obs)
         np.testing.assert_array_equal(states[0, t], oracle.from_env(env.get_state().physics)[0])
-    # The Dynamics protocol: one control period of a batch, NumPy or torch.
-    batch = np.stack([state, states[0, 4]])
-    nxt = oracle.step(batch, actions[0, [0, 5]])
-    np.testing.assert_array_equal(nxt[1], states[0, 5])
-    as_torch = oracle.step(torch.as_tensor(batch), torch.as_tensor(actions[0, [0, 5]]))
-    assert torch.is_tensor(as_torch)
-    np.testing.assert_array_equal(as_torch.numpy(), nxt)
+    if not latency:
+        # The Dynamics protocol (pure physics, no latency): one control period of a batch.
+        batch = np.stack([state, states[0, 4]])
+        nxt = oracle.step(batch, actions[0, [0, 5]])
+        np.testing.assert_array_equal(nxt[1], states[0, 5])
+        as_torch = oracle.step(torch.as_tensor(batch), torch.as_tensor(actions[0, [0, 5]]))
+        assert torch.is_tensor(as_torch)
+        np.testing.assert_array_equal(as_torch.numpy(), nxt)
     oracle.close()
 
 
