@@ -10,8 +10,10 @@ observation:
 - ``DynamicsEvaluator`` here: any batched ``Dynamics`` on observations (an analytic model,
   a deterministic learned model) with a task's reward.
 
-Between calls the plan is shifted one step (the last action repeated from the box centre)
-and used as the next call's initial sequence: the warm start.
+Between calls the plan is shifted one step (padded with the box centre) and used as the next
+call's initial sequence: the warm start. With ``action_history`` h > 0 the controller also
+passes the h actions it applied last (oldest first) as ``past_actions`` to the evaluator, for
+models of envs whose actions act with a delay.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class TrajectoryEvaluator(Protocol):
     """Scores candidate action sequences from an observation.
 
     ``evaluate(obs, actions)``: obs (obs_dim,) NumPy, actions (C, H, A) torch ->
-    (C,) torch values to maximise (the expected return), -inf or NaN for failures.
+    (C,) torch values to maximise (the expected return), -inf or NaN for failures. An
+    evaluator used with ``MPC(action_history=h > 0)`` also takes ``past_actions`` (h, A).
     """
 
     def evaluate(self, obs: Array, actions: torch.Tensor) -> torch.Tensor: ...
@@ -65,15 +68,23 @@ class MPC:
         optimizer: the optimiser (its horizon and bounds are the plan's).
         replan_every: plan every this many steps, applying the plan's next actions in
             between (1: replan every step).
+        action_history: applied actions passed to the evaluator as ``past_actions``.
     """
 
     def __init__(
-        self, evaluator: TrajectoryEvaluator, optimizer: Optimizer, replan_every: int = 1
+        self,
+        evaluator: TrajectoryEvaluator,
+        optimizer: Optimizer,
+        replan_every: int = 1,
+        action_history: int = 0,
     ) -> None:
         if not 1 <= replan_every <= optimizer.horizon:
             raise ValueError(f"replan_every must be in [1, horizon={optimizer.horizon}]")
+        if action_history < 0:
+            raise ValueError(f"action_history must be >= 0, got {action_history}")
         self.evaluator, self.optimizer = evaluator, optimizer
-        self.replan_every = replan_every
+        self.replan_every, self.action_history = replan_every, action_history
+        self._applied = torch.zeros(action_history, optimizer.action_dim)
         self.last: PlanStats | None = None
         self._plan = self._centre_plan()
         self._since_plan = replan_every
@@ -87,6 +98,7 @@ class MPC:
         self.optimizer.reset()
         self._plan = self._centre_plan()
         self._since_plan = self.replan_every
+        self._applied = torch.zeros(self.action_history, self.optimizer.action_dim)
         self.last = None
 
     @property
@@ -101,16 +113,26 @@ class MPC:
             raise ValueError(f"observation must be finite, got {obs.tolist()}")
         if self._since_plan >= self.replan_every:
             start = time.perf_counter()
+            if self.action_history:
+                past = self._applied.clone()
+
+                def objective(actions: torch.Tensor) -> torch.Tensor:
+                    return self.evaluator.evaluate(obs, actions, past_actions=past)  # type: ignore[call-arg]
+            else:
+
+                def objective(actions: torch.Tensor) -> torch.Tensor:
+                    return self.evaluator.evaluate(obs, actions)
+
             with torch.inference_mode():
-                solution = self.optimizer.optimize(
-                    lambda actions: self.evaluator.evaluate(obs, actions), self._plan
-                )
+                solution = self.optimizer.optimize(objective, self._plan)
             self._plan, fallback = self._checked(solution)
             self._since_plan = 0
             self.last = PlanStats(
                 time.perf_counter() - start, solution.value, solution.evaluations, fallback
             )
         action = self._plan[0].numpy().astype(np.float32)
+        if self.action_history:
+            self._applied = torch.cat([self._applied[1:], self._plan[:1]])
         self._shift()
         self._since_plan += 1
         return action

@@ -1,6 +1,6 @@
 """Learned dynamics: a probabilistic ensemble, its trainer, and imagined rollouts for planners."""
 
-from robot_rl.models.dataset import TransitionDataset
+from robot_rl.models.dataset import TransitionDataset, collect_episode
 from robot_rl.models.ensemble import (
     Activation,
     GaussianEnsemble,
@@ -9,7 +9,7 @@ from robot_rl.models.ensemble import (
     check_model_dims,
 )
 from robot_rl.models.model_env import ModelEnv, Propagation, TerminationFn
-from robot_rl.models.simulator import MuJoCoDynamics
+from robot_rl.models.simulator import ControlDelay, MuJoCoDynamics
 from robot_rl.models.trainer import (
     EnsembleTrainer,
     FitResult,
@@ -21,6 +21,7 @@ from robot_rl.models.trainer import (
 
 __all__ = [
     "Activation",
+    "ControlDelay",
     "EnsembleTrainer",
     "FitResult",
     "GaussianEnsemble",
@@ -34,6 +35,7 @@ __all__ = [
     "TransitionDataset",
     "check_batch",
     "check_model_dims",
+    "collect_episode",
     "inputs_and_targets",
     "score",
 ]

@@ -1,21 +1,27 @@
 """A growing store of transitions for model learning, checked on the way in.
 
 Model-based agents keep every transition they collect (PETS refits on all of it after each
-episode), so this is an append-only store, not a ring buffer. ``batch()`` hands out the whole
-store as a ``Batch`` of NumPy views; ``tensors()`` / ``from_tensors`` round-trip it through a
+episode), so this is an append-only store, not a ring buffer. It remembers where episodes
+start, so it can give each transition the actions taken just before it (``past_actions``,
+for models of envs whose actions act with a delay). ``batch()`` hands out the whole store as
+a ``Batch`` of NumPy views; ``tensors()`` / ``from_tensors`` round-trip it through a
 checkpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
-from robot_rl.types import Batch, Transition
+from robot_rl.evaluation import Episode, run_episode
+from robot_rl.types import Batch, Policy, Transition
 
 FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "cost")
+STORED = (*FIELDS, "episode_start")
 
 
 class TransitionDataset:
@@ -37,13 +43,14 @@ class TransitionDataset:
             "action": (self.act_dim,),
             "next_obs": (self.obs_dim,),
         }
-        return {f: np.zeros((capacity, *shapes.get(f, ())), dtype=np.float32) for f in FIELDS}
+        return {f: np.zeros((capacity, *shapes.get(f, ())), dtype=np.float32) for f in STORED}
 
     def __len__(self) -> int:
         return self._size
 
-    def add(self, transition: Transition) -> None:
-        """Append one transition.
+    def add(self, transition: Transition, new_episode: bool = False) -> None:
+        """Append one transition (the first of an episode when ``new_episode``; the very
+        first transition always starts one).
 
         Raises:
             ValueError: a field has the wrong shape or is not finite.
@@ -55,6 +62,7 @@ class TransitionDataset:
             "next_obs": np.asarray(transition.next_obs, dtype=np.float64),
             "terminated": np.asarray(float(transition.terminated)),
             "cost": np.asarray(transition.cost, dtype=np.float64),
+            "episode_start": np.asarray(float(new_episode or self._size == 0)),
         }
         for name, value in values.items():
             expected = self._arrays[name].shape[1:]
@@ -71,13 +79,31 @@ class TransitionDataset:
             self._arrays[name][self._size] = value
         self._size += 1
 
-    def extend(self, transitions: Iterable[Transition]) -> None:
-        for transition in transitions:
-            self.add(transition)
+    def add_episode(self, transitions: Iterable[Transition]) -> None:
+        """Append the transitions of one episode, in order."""
+        for i, transition in enumerate(transitions):
+            self.add(transition, new_episode=i == 0)
 
     def batch(self) -> Batch:
         """Everything stored, as NumPy views (N, ...) in insertion order."""
-        return Batch(**{name: array[: self._size] for name, array in self._arrays.items()})
+        return Batch(**{name: self._arrays[name][: self._size] for name in FIELDS})
+
+    def past_actions(self, history: int) -> np.ndarray:
+        """The ``history`` actions before each transition, oldest first: (N, history · act_dim).
+
+        Before an episode's first action the env applies the centre of the action box, so
+        missing actions are 0 (normalised units).
+        """
+        n, a = self._size, self.act_dim
+        actions = self._arrays["action"][:n]
+        starts = self._arrays["episode_start"][:n] > 0
+        episode = np.cumsum(starts)
+        out = np.zeros((n, history, a), dtype=np.float32)
+        for lag in range(1, history + 1):
+            rows = np.arange(lag, n)
+            same = episode[rows] == episode[rows - lag]
+            out[rows[same], history - lag] = actions[rows[same] - lag]
+        return out.reshape(n, history * a)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The stored transitions as tensors, for a checkpoint."""
@@ -93,10 +119,10 @@ class TransitionDataset:
         Raises:
             ValueError: fields are missing, their shapes disagree, or values are not finite.
         """
-        missing = [f for f in FIELDS if f"data.{f}" not in tensors]
+        missing = [f for f in STORED if f"data.{f}" not in tensors]
         if missing:
             raise ValueError(f"dataset tensors are missing {missing}")
-        arrays = {f: tensors[f"data.{f}"].numpy().astype(np.float32) for f in FIELDS}
+        arrays = {f: tensors[f"data.{f}"].numpy().astype(np.float32) for f in STORED}
         n = len(arrays["obs"])
         if arrays["obs"].ndim != 2 or arrays["action"].ndim != 2:
             raise ValueError("dataset obs and action must be 2-D")
@@ -111,3 +137,53 @@ class TransitionDataset:
             dataset._arrays[name][:n] = array
         dataset._size = n
         return dataset
+
+
+class _Recorder(gym.Wrapper):
+    """Keeps every transition the wrapped env produces, exactly as the env reported it."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.transitions: list[Transition] = []
+        self._obs: np.ndarray | None = None
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
+        obs, info = self.env.reset(**kwargs)
+        self._obs, self.transitions = obs, []
+        return obs, info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        assert self._obs is not None
+        self.transitions.append(
+            Transition(
+                self._obs,
+                np.asarray(action, dtype=np.float32),
+                float(reward),
+                obs,
+                bool(terminated),
+                bool(truncated),
+                float(info.get("cost", 0.0)),
+            )
+        )
+        self._obs = obs
+        return obs, reward, terminated, truncated, info
+
+
+def collect_episode(
+    env: gym.Env,
+    policy: Policy,
+    seed: int | None = None,
+    options: dict | None = None,
+    success_window: int = 1,
+) -> tuple[Episode, list[Transition]]:
+    """Run one episode with ``robot_rl.evaluation.run_episode`` and keep its transitions.
+
+    Returns:
+        (the episode summary, its transitions in order).
+    """
+    recorder = _Recorder(env)
+    episode = run_episode(
+        recorder, policy, seed=seed, options=options, success_window=success_window
+    )
+    return episode, recorder.transitions

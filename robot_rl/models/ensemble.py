@@ -13,12 +13,18 @@ Three ways in, by use:
   torch function of (obs, action) with no randomness and no in-place ops, so it can be
   differentiated with ``torch.autograd`` or ``torch.func`` (iLQR, GPS priors)::
 
-      f = lambda x, u: model.mean_next_obs(x, u)          # (B, obs), (B, act) -> (B, obs)
-      A, B = torch.func.vmap(torch.func.jacrev(f, argnums=(0, 1)))(x[:, None], u[:, None])
+      f = lambda x, u: model.mean_next_obs(x[None], u[None])[0]    # (obs,), (act,) -> (obs,)
+      A, B = torch.func.vmap(torch.func.jacrev(f, argnums=(0, 1)))(x, u)
+      # x (B, obs), u (B, act) -> A (B, obs, obs), B (B, obs, act); float32, the model's dtype
 
 - ``grouped_forward``: the planner's hot path. G members on G equal groups of rows with the
   chosen members' weights gathered once, normalisation folded into the first and last
   layers, preallocated activations and in-place activations; no autograd.
+
+The action input may carry the ``action_history`` actions taken before the current one,
+oldest first: ``[a_{t-h}, ..., a_{t-1}, a_t]``, (h + 1) · act_dim wide. That lets a model
+learn an env whose actions act with a delay (its observation alone is then not Markov).
+With the default ``action_history=0`` the action input is just the action.
 """
 
 from __future__ import annotations
@@ -89,6 +95,7 @@ class GaussianEnsemble(nn.Module):
         hidden: hidden layer widths.
         activation: hidden nonlinearity.
         predict_reward: also predict the reward (the last output).
+        action_history: past actions in the input (see the module docstring).
         generator: source of the initial weights (a seeded generator gives the same model).
     """
 
@@ -101,9 +108,12 @@ class GaussianEnsemble(nn.Module):
         hidden: Sequence[int] = (200, 200, 200, 200),
         activation: Activation = Activation.SILU,
         predict_reward: bool = False,
+        action_history: int = 0,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
+        if action_history < 0:
+            raise ValueError(f"action_history must be >= 0, got {action_history}")
         for name, value in (("obs_dim", obs_dim), ("act_dim", act_dim), ("members", members)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
@@ -116,6 +126,7 @@ class GaussianEnsemble(nn.Module):
         self.hidden = tuple(int(h) for h in hidden)
         self.activation = Activation(activation)
         self.predict_reward = bool(predict_reward)
+        self.action_history = int(action_history)
         in_dim, out_dim = self.in_dim, self.out_dim
 
         self.net = ensemble_mlp(members, in_dim, 2 * out_dim, self.hidden, self.activation.module)
@@ -131,8 +142,13 @@ class GaussianEnsemble(nn.Module):
 
     # -- sizes -----------------------------------------------------------------------------------
     @property
+    def action_input_dim(self) -> int:
+        """Width of the action input: (action_history + 1) · act_dim."""
+        return (self.action_history + 1) * self.act_dim
+
+    @property
     def in_dim(self) -> int:
-        return self.obs_dim + self.act_dim
+        return self.obs_dim + self.action_input_dim
 
     @property
     def out_dim(self) -> int:
@@ -175,7 +191,7 @@ class GaussianEnsemble(nn.Module):
 
     # -- differentiable paths --------------------------------------------------------------------
     def normalize_inputs(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """(..., obs_dim), (..., act_dim) -> normalised network inputs (..., in_dim)."""
+        """(..., obs_dim), (..., action_input_dim) -> normalised network inputs (..., in_dim)."""
         x = torch.cat([obs.to(self.dtype), action.to(self.dtype)], dim=-1)
         return (x - self.input_mean) / self.input_std
 
@@ -213,7 +229,7 @@ class GaussianEnsemble(nn.Module):
 
         Args:
             obs: (B, obs_dim), shared by every member, or (M, B, obs_dim), one block each.
-            action: the same leading shape, act_dim last.
+            action: the same leading shape, action_input_dim last.
             members: (M,) indices, or None for all members.
         """
         x = self.normalize_inputs(obs, action)
@@ -232,7 +248,7 @@ class GaussianEnsemble(nn.Module):
         ``torch.autograd`` / ``torch.func``. Inputs are cast to the model's dtype (float32).
 
         Args:
-            obs: (B, obs_dim); action: (B, act_dim). Returns (B, obs_dim).
+            obs: (B, obs_dim); action: (B, action_input_dim). Returns (B, obs_dim).
         """
         delta = self.predict(obs, action, self.elite_index).mean[..., : self.obs_dim].mean(0)
         return obs.to(self.dtype) + delta
@@ -241,7 +257,7 @@ class GaussianEnsemble(nn.Module):
         """Epistemic uncertainty: the variance of the elites' means, averaged over output
         dimensions, in normalised target units (each dimension scaled by its data std).
 
-        obs (B, obs_dim), action (B, act_dim) -> (B,).
+        obs (B, obs_dim), action (B, action_input_dim) -> (B,).
         """
         mean, _ = self.forward(
             self.normalize_inputs(obs, action).expand(self.num_elites, -1, -1), self.elite_index
@@ -265,6 +281,7 @@ class GaussianEnsemble(nn.Module):
             "hidden": list(self.hidden),
             "activation": self.activation.value,
             "predict_reward": self.predict_reward,
+            "action_history": self.action_history,
         }
 
     def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
@@ -299,6 +316,7 @@ class GaussianEnsemble(nn.Module):
                 hidden=hp["hidden"],
                 activation=Activation(hp["activation"]),
                 predict_reward=hp["predict_reward"],
+                action_history=hp["action_history"],
             )
             model.load_state_dict(tensors, strict=True)
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
@@ -373,7 +391,7 @@ class GroupedForward:
 
         Args:
             obs: (G, n, obs_dim), or (1, n, obs_dim) with ``group``.
-            action: (G, n, act_dim), or (1, n, act_dim) with ``group``.
+            action: (G, n, action_input_dim), or (1, n, action_input_dim) with ``group``.
             group: run only this group's member (on all the given rows).
 
         Returns:

@@ -17,6 +17,10 @@ rows: the work is C·P forward passes, none wasted. TS1 draws a new order every 
 particle's member at each step is uniform over the elites); TS∞ draws it once. With
 ``sample`` the next state is drawn from the member's Gaussian (aleatoric noise), else it is
 the member's mean.
+
+A model with an action history (``GaussianEnsemble.action_history`` = h) also sees the h
+actions before each step: the candidate's own earlier actions, and before the first step the
+``past_actions`` the controller actually applied.
 """
 
 from __future__ import annotations
@@ -90,28 +94,35 @@ class ModelEnv:
 
     # -- planning ------------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, obs: Array, actions: torch.Tensor) -> torch.Tensor:
+    def evaluate(
+        self, obs: Array, actions: torch.Tensor, past_actions: Array | None = None
+    ) -> torch.Tensor:
         """Mean return over particles of each candidate action sequence.
 
         Args:
             obs: (obs_dim,) start observation, or (C, obs_dim) one per candidate.
             actions: (C, H, act_dim) candidate action sequences.
+            past_actions: (h, act_dim) the actions applied before ``obs``, oldest first, for
+                a model with an action history h, or (C, h, act_dim) one history per
+                candidate (None: zeros, an episode's start).
 
         Returns:
             (C,) returns; -inf for a candidate whose imagined rollout went non-finite.
         """
-        returns, _ = self._run(obs, actions, record=False)
+        returns, _ = self._run(obs, actions, past_actions, record=False)
         return returns
 
     @torch.no_grad()
-    def rollout(self, obs: Array, actions: torch.Tensor) -> torch.Tensor:
+    def rollout(
+        self, obs: Array, actions: torch.Tensor, past_actions: Array | None = None
+    ) -> torch.Tensor:
         """Imagined observations of every particle: (C, P, H + 1, obs_dim), start included."""
-        _, trajectories = self._run(obs, actions, record=True)
+        _, trajectories = self._run(obs, actions, past_actions, record=True)
         assert trajectories is not None
         return trajectories
 
     def _run(
-        self, obs: Array, actions: torch.Tensor, record: bool
+        self, obs: Array, actions: torch.Tensor, past_actions: Array | None, record: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         model, g, mode = self.model, self.generator, self.propagation
         dtype = model.dtype
@@ -125,6 +136,17 @@ class ModelEnv:
         start = torch.as_tensor(np.asarray(obs) if not torch.is_tensor(obs) else obs, dtype=dtype)
         if start.shape not in ((o,), (C, o)):
             raise ValueError(f"obs must have shape ({o},) or ({C}, {o}), got {tuple(start.shape)}")
+        h, A = model.action_history, model.act_dim
+        if past_actions is None:
+            past = torch.zeros(h, A, dtype=dtype)
+        else:
+            past = torch.as_tensor(np.asarray(past_actions), dtype=dtype)
+            if past.shape not in ((h, A), (C, h, A)):
+                raise ValueError(
+                    f"past_actions must have shape ({h}, {A}) or ({C}, {h}, {A}), got {tuple(past.shape)}"
+                )
+        if past.ndim == 3:  # one history per candidate, plus the padding row
+            past = torch.cat([past, past.new_zeros(1, h, A)])
 
         elites = model.elite_index
         K = len(elites)
@@ -136,7 +158,9 @@ class ModelEnv:
 
         cand = torch.div(torch.arange(rows), P, rounding_mode="floor").clamp_(max=C)
         s = start.expand(rows, o).clone() if start.ndim == 1 else start[cand.clamp(max=C - 1)]
-        padded = torch.cat([actions, actions.new_zeros(1, H, model.act_dim)])  # row C: padding
+        padded = torch.cat([actions, actions.new_zeros(1, H, A)])  # row C: padding
+        # Action inputs with their history: window t of ``inputs`` is [a_{t-h}, ..., a_t].
+        inputs = torch.cat([past.expand(C + 1, h, A), padded], dim=1) if h else padded
         ret = torch.zeros(rows, dtype=dtype)
         alive = torch.ones(rows, dtype=torch.bool) if self.termination_fn is not None else None
         row_id = torch.arange(rows)
@@ -154,16 +178,20 @@ class ModelEnv:
                 s, cand, ret, row_id = s[perm], cand[perm], ret[perm], row_id[perm]
                 if alive is not None:
                     alive = alive[perm]
-            a = padded[:, t].index_select(0, cand)
+            if h:
+                a_in = inputs[:, t : t + h + 1].reshape(C + 1, -1).index_select(0, cand)
+                a = a_in[:, h * A :]
+            else:
+                a_in = a = padded[:, t].index_select(0, cand)
             if grouped:
-                mean, std = forward(s.view(K, block, o), a.view(K, block, -1))
+                mean, std = forward(s.view(K, block, o), a_in.view(K, block, -1))
                 mean, std = mean.reshape(rows, -1), std.reshape(rows, -1)
             elif mode is Propagation.EXPECTATION:
-                mean, std = forward(s.expand(K, -1, -1), a.expand(K, -1, -1))
+                mean, std = forward(s.expand(K, -1, -1), a_in.expand(K, -1, -1))
                 mean, std = mean.mean(0), std.square().mean(0).sqrt()
             else:
                 k = int(torch.randint(K, (1,), generator=g))
-                mean, std = forward(s[None], a[None], group=k)
+                mean, std = forward(s[None], a_in[None], group=k)
                 mean, std = mean[0], std[0]
             next_s = s + mean[:, :o]
             if self.sample:
@@ -190,9 +218,9 @@ class ModelEnv:
     # -- the Dynamics protocol ----------------------------------------------------------------------
     @torch.no_grad()
     def step(self, state: Array, action: Array) -> Array:
-        """One imagined step of a batch: (B, obs_dim), (B, act_dim) -> (B, obs_dim).
+        """One imagined step of a batch: (B, obs_dim), (B, action_input_dim) -> (B, obs_dim).
 
-        Each row is one particle: in TS1 and TS∞ each row draws a random elite, in
+        The action input carries the model's action history, if any. Each row is one particle: in TS1 and TS∞ each row draws a random elite, in
         EXPECTATION the elites' means are averaged, in RANDOM_MODEL one elite serves all
         rows. NumPy in, NumPy out.
         """
@@ -200,9 +228,10 @@ class ModelEnv:
         model, g, dtype = self.model, self.generator, self.model.dtype
         obs = torch.as_tensor(np.asarray(state) if is_numpy else state, dtype=dtype)
         act = torch.as_tensor(np.asarray(action) if is_numpy else action, dtype=dtype)
-        if obs.ndim != 2 or obs.shape[1] != model.obs_dim or act.shape != (len(obs), model.act_dim):
+        width = model.action_input_dim
+        if obs.ndim != 2 or obs.shape[1] != model.obs_dim or act.shape != (len(obs), width):
             raise ValueError(
-                f"step expects (B, {model.obs_dim}) states and (B, {model.act_dim}) actions, "
+                f"step expects (B, {model.obs_dim}) states and (B, {width}) actions, "
                 f"got {tuple(obs.shape)} and {tuple(act.shape)}"
             )
         pred = model.predict(obs, act, model.elite_index)

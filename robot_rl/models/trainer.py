@@ -68,6 +68,8 @@ class FitResult:
 def check_batch(data: Batch, obs_dim: int, act_dim: int) -> int:
     """Validate a batch of transitions for a model of the given sizes; returns its length.
 
+    ``act_dim`` is the width of the actions in ``data`` (without any action history).
+
     Raises:
         ValueError: empty, wrongly shaped, or holding NaN/inf (naming the field).
     """
@@ -95,15 +97,33 @@ def check_batch(data: Batch, obs_dim: int, act_dim: int) -> int:
     return n
 
 
-def inputs_and_targets(model: GaussianEnsemble, data: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw (unnormalised) model inputs (N, in_dim) and targets (N, out_dim) from ``data``."""
-    check_batch(data, model.obs_dim, model.act_dim)
+def inputs_and_targets(
+    model: GaussianEnsemble, data: Batch, past_actions: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw (unnormalised) model inputs (N, in_dim) and targets (N, out_dim) from ``data``.
+
+    Args:
+        past_actions: (N, action_history · act_dim) the actions before each transition,
+            oldest first (``TransitionDataset.past_actions``); needed when the model has an
+            action history.
+    """
+    n = check_batch(data, model.obs_dim, model.act_dim)
+    width = model.action_history * model.act_dim
+    if width and past_actions is None:
+        raise ValueError(f"the model takes {model.action_history} past actions: pass past_actions")
+    if past_actions is None:
+        past_actions = np.zeros((n, 0))
+    past_actions = np.asarray(past_actions)
+    if past_actions.shape != (n, width):
+        raise ValueError(f"past_actions must have shape ({n}, {width}), got {past_actions.shape}")
+    if not np.isfinite(past_actions).all():
+        raise ValueError("past_actions holds NaN or inf")
 
     def as_tensor(x: object) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x), dtype=model.dtype)
 
     obs, next_obs = as_tensor(data.obs), as_tensor(data.next_obs)
-    inputs = torch.cat([obs, as_tensor(data.action)], dim=-1)
+    inputs = torch.cat([obs, as_tensor(past_actions), as_tensor(data.action)], dim=-1)
     targets = next_obs - obs
     if model.predict_reward:
         targets = torch.cat([targets, as_tensor(data.reward)[:, None]], dim=-1)
@@ -111,9 +131,11 @@ def inputs_and_targets(model: GaussianEnsemble, data: Batch) -> tuple[torch.Tens
 
 
 @torch.no_grad()
-def score(model: GaussianEnsemble, data: Batch) -> ModelScore:
+def score(
+    model: GaussianEnsemble, data: Batch, past_actions: np.ndarray | None = None
+) -> ModelScore:
     """Per-member MSE and the elites' NLL on ``data`` (see ``ModelScore``)."""
-    inputs, targets = inputs_and_targets(model, data)
+    inputs, targets = inputs_and_targets(model, data, past_actions)
     return _score_normalized(model, *_normalize(model, inputs, targets))
 
 
@@ -190,14 +212,19 @@ class EnsembleTrainer:
         self.logvar_bound_weight = logvar_bound_weight
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
-    def fit(self, data: Batch) -> FitResult:
+    def fit(self, data: Batch, past_actions: np.ndarray | None = None) -> FitResult:
         """Train on ``data`` (see the module docstring); returns what happened.
+
+        Args:
+            data: the transitions.
+            past_actions: the actions before each, when the model has an action history
+                (see ``inputs_and_targets``).
 
         Raises:
             ValueError: the data is empty, holds NaN/inf, or does not match the model's sizes.
         """
         model, g = self.model, self.generator
-        inputs, targets = inputs_and_targets(model, data)
+        inputs, targets = inputs_and_targets(model, data, past_actions)
         n = len(inputs)
         n_holdout = min(int(n * self.holdout_fraction), self.max_holdout)
         order = torch.randperm(n, generator=g)

@@ -24,7 +24,9 @@ class ScriptedOptimizer(Optimizer):
 
     def optimize(self, objective, initial):
         self.initials.append(initial.clone())
-        return Solution(self.plans.pop(0), 0.0, 1)
+        plan = self.plans.pop(0)
+        objective(plan[None])
+        return Solution(plan, 0.0, 1)
 
     def advance(self, steps: int = 1) -> None:
         self.advanced += steps
@@ -140,3 +142,23 @@ def test_mpc_on_the_true_simulator_swings_the_pendulum_up():
     # 2 N·m cannot lift the pole directly: it must pump energy, then hold it up.
     assert episode.success
     oracle.close()
+
+
+def test_mpc_passes_the_actions_it_applied_as_history():
+    class Recording:
+        def __init__(self) -> None:
+            self.past: list[torch.Tensor] = []
+
+        def evaluate(self, obs, actions, past_actions):
+            self.past.append(past_actions.clone())
+            return torch.zeros(len(actions))
+
+    evaluator = Recording()
+    opt = ScriptedOptimizer([ramp(0.1), ramp(0.2), ramp(0.3)])
+    mpc = MPC(evaluator, opt, action_history=2)
+    for _ in range(3):
+        mpc.act(np.zeros(2))
+    torch.testing.assert_close(evaluator.past[0], torch.zeros(2, 1))
+    torch.testing.assert_close(evaluator.past[2], torch.tensor([[0.1], [0.2]]))
+    mpc.reset()
+    assert not mpc._applied.any()

@@ -169,6 +169,34 @@ def test_safety_cost_is_subtracted_with_its_weight():
 
     env = make_env(Propagation.EXPECTATION, cost_fn=cost, cost_weight=10.0)
     # States 2.5, 5, 7.5: the last two cost 10 each.
-    torch.testing.assert_close(env.evaluate(np.zeros(1), torch.zeros(1, 3, 1)), torch.tensor([-5.0]))
+    torch.testing.assert_close(
+        env.evaluate(np.zeros(1), torch.zeros(1, 3, 1)), torch.tensor([-5.0])
+    )
     with pytest.raises(ValueError, match="needs a cost_fn"):
         make_env(Propagation.TS1, cost_weight=1.0)
+
+
+def test_action_history_feeds_the_previous_actions_to_the_model():
+    model = GaussianEnsemble(
+        2,
+        1,
+        members=3,
+        elites=2,
+        hidden=(16,),
+        action_history=2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    env = ModelEnv(
+        model, state_reward, particles=1, propagation=Propagation.EXPECTATION, sample=False
+    )
+    obs, past = torch.tensor([0.3, -0.2]), torch.tensor([[0.5], [-0.7]])
+    actions = torch.tensor([[[0.1], [0.9], [-0.4]]])
+    traj = env.rollout(obs.numpy(), actions, past_actions=past)[0, 0]
+    # By hand: each step sees [a_{t-2}, a_{t-1}, a_t], the history starting from ``past``.
+    sequence = torch.cat([past, actions[0]])
+    s = obs
+    for t in range(3):
+        s = model.mean_next_obs(s[None], sequence[t : t + 3].reshape(1, 3))[0]
+        torch.testing.assert_close(traj[t + 1], s)
+    with pytest.raises(ValueError, match=r"past_actions must have shape \(2, 1\)"):
+        env.evaluate(obs.numpy(), actions, past_actions=torch.zeros(1, 1))

@@ -135,3 +135,24 @@ def test_dataset_checks_and_round_trips():
         data.add(Transition(np.zeros(2), np.array([np.nan]), 0.0, np.zeros(2), False, False, 0.0))
     with pytest.raises(ValueError, match="obs must have shape"):
         data.add(Transition(np.zeros(3), np.zeros(1), 0.0, np.zeros(2), False, False, 0.0))
+
+
+def test_past_actions_follow_episode_boundaries():
+    data = TransitionDataset(1, 1)
+    episode = [
+        Transition(np.zeros(1), np.array([float(i + 1)]), 0.0, np.zeros(1), False, False, 0.0)
+        for i in range(3)
+    ]
+    data.add_episode(episode)
+    data.add_episode(episode[:2])
+    past = data.past_actions(2)
+    # Actions 1, 2, 3 | 1, 2: before each, the two previous ones of the same episode (else 0).
+    np.testing.assert_array_equal(past, [[0, 0], [0, 1], [1, 2], [0, 0], [0, 1]])
+    np.testing.assert_array_equal(
+        TransitionDataset.from_tensors(data.tensors()).past_actions(2), past
+    )
+    model = GaussianEnsemble(1, 1, members=2, elites=1, hidden=(8,), action_history=2)
+    with pytest.raises(ValueError, match="pass past_actions"):
+        EnsembleTrainer(model).fit(data.batch())
+    result = EnsembleTrainer(model, max_epochs=2).fit(data.batch(), past)
+    assert result.train_size == 4
