@@ -7,7 +7,9 @@ import importlib
 from collections.abc import Sequence
 
 # algorithm -> (module with main(argv, prog), one-line help)
-ALGORITHMS: dict[str, tuple[str, str]] = {}
+ALGORITHMS: dict[str, tuple[str, str]] = {
+    "pets": ("robot_rl.cli.train_pets", "PETS: a learned dynamics ensemble planned on with MPC"),
+}
 
 
 def main(argv: Sequence[str], prog: str) -> int:

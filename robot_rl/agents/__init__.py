@@ -1,0 +1,1 @@
+"""Learning algorithms: each agent in its own module, imported by name."""
