@@ -113,15 +113,10 @@ class MPC:
             raise ValueError(f"observation must be finite, got {obs.tolist()}")
         if self._since_plan >= self.replan_every:
             start = time.perf_counter()
-            if self.action_history:
-                past = self._applied.clone()
+            history = {"past_actions": self._applied.clone()} if self.action_history else {}
 
-                def objective(actions: torch.Tensor) -> torch.Tensor:
-                    return self.evaluator.evaluate(obs, actions, past_actions=past)  # type: ignore[call-arg]
-            else:
-
-                def objective(actions: torch.Tensor) -> torch.Tensor:
-                    return self.evaluator.evaluate(obs, actions)
+            def objective(actions: torch.Tensor) -> torch.Tensor:
+                return self.evaluator.evaluate(obs, actions, **history)
 
             with torch.inference_mode():
                 solution = self.optimizer.optimize(objective, self._plan)

@@ -1,20 +1,25 @@
 """Imagined rollouts through a learned ensemble, scored with a task's reward and termination.
 
 A planner hands ``ModelEnv.evaluate`` C candidate action sequences (C, H, A); each is rolled
-out from the current observation by P particles, C·P rows in all, and scored by the mean
-over its particles of the summed task reward, less ``cost_weight`` times the task's safety
-cost when one is given (steps after a predicted termination count as 0). How a particle picks its ensemble member is the ``Propagation`` mode (Chua et al.,
-2018):
+out from the current observation by P particles and scored by the mean over its particles of
+the summed task reward, less ``cost_weight`` times the task's safety cost when one is given
+(steps after a predicted termination count as 0). How a particle picks its ensemble member is
+the ``Propagation`` mode (Chua et al., 2018):
 
 - ``TS1``: a fresh random elite for every particle at every step;
 - ``TS_INF``: one random elite per particle for the whole rollout;
 - ``EXPECTATION``: every elite on every particle, their means averaged;
 - ``RANDOM_MODEL``: one random elite per step for the whole batch.
 
-In the trajectory-sampling modes the C·P rows are put in a random order and cut into one
-equal block per elite, so every member runs one batched matmul per layer on exactly its own
-rows: the work is C·P forward passes, none wasted. TS1 draws a new order every step (a
-particle's member at each step is uniform over the elites); TS∞ draws it once. With
+Candidates are compared on common random numbers: particle p of every candidate uses the
+same member and the same noise draw at each step, so the differences between candidates'
+scores come from their actions, not from luck (the optimiser ranks candidates; independent
+draws would make it partly rank noise). The P · C rows are laid out particle-major, one
+block of C rows per particle slot; in the trajectory-sampling modes the slots are padded up
+to a multiple of the number of elites (padding slots are simulated and ignored) and cut into
+one equal group per elite, so each member runs one batched matmul per layer on exactly its
+own rows. TS1 reshuffles the slots among the members every step (a particle's member at
+each step is uniform over the elites, a block gather of the rows); TS∞ shuffles once. With
 ``sample`` the next state is drawn from the member's Gaussian (aleatoric noise), else it is
 the member's mean.
 
@@ -145,58 +150,55 @@ class ModelEnv:
                 raise ValueError(
                     f"past_actions must have shape ({h}, {A}) or ({C}, {h}, {A}), got {tuple(past.shape)}"
                 )
-        if past.ndim == 3:  # one history per candidate, plus the padding row
-            past = torch.cat([past, past.new_zeros(1, h, A)])
 
+        inputs = torch.cat([past.expand(C, h, A), actions], dim=1) if h else actions
+
+        # Particle-major rows: block p (C rows) is particle slot p of every candidate. A block
+        # shares its member and its noise, so candidates are compared on common random numbers.
         elites = model.elite_index
         K = len(elites)
         grouped = mode in (Propagation.TS1, Propagation.TS_INF)
-        n_rows = C * P
-        block = math.ceil(n_rows / K) if grouped else n_rows
-        rows = block * K if grouped else n_rows  # padded to equal blocks; extra rows are ignored
-        forward = model.grouped_forward(elites, block)
+        slots = math.ceil(P / K) * K if grouped else P  # padding slots are simulated, ignored
+        per_member = slots // K if grouped else slots
+        forward = model.grouped_forward(elites, per_member * C)
 
-        cand = torch.div(torch.arange(rows), P, rounding_mode="floor").clamp_(max=C)
-        s = start.expand(rows, o).clone() if start.ndim == 1 else start[cand.clamp(max=C - 1)]
-        padded = torch.cat([actions, actions.new_zeros(1, H, A)])  # row C: padding
-        # Action inputs with their history: window t of ``inputs`` is [a_{t-h}, ..., a_t].
-        inputs = torch.cat([past.expand(C + 1, h, A), padded], dim=1) if h else padded
-        ret = torch.zeros(rows, dtype=dtype)
-        alive = torch.ones(rows, dtype=torch.bool) if self.termination_fn is not None else None
-        row_id = torch.arange(rows)
+        s = start.expand(slots, C, o).clone()
+        ret = torch.zeros(slots, C, dtype=dtype)
+        alive = torch.ones(slots, C, dtype=torch.bool) if self.termination_fn else None
+        slot = torch.arange(slots)  # which particle slot each block holds
         trajectories = None
         if record:
-            trajectories = torch.empty(rows, H + 1, o, dtype=dtype)
-            trajectories[:, 0] = s
-        if mode is Propagation.TS_INF:
-            perm = torch.randperm(rows, generator=g)
-            s, cand, row_id = s[perm], cand[perm], row_id[perm]
+            trajectories = torch.empty(slots, C, H + 1, o, dtype=dtype)
+            trajectories[:, :, 0] = s
 
+        def reorder() -> None:
+            nonlocal s, ret, alive, slot
+            perm = torch.randperm(slots, generator=g)
+            s, ret, slot = s[perm], ret[perm], slot[perm]
+            if alive is not None:
+                alive = alive[perm]
+
+        if mode is Propagation.TS_INF:
+            reorder()  # a random member per particle, kept for the whole rollout
         for t in range(H):
             if mode is Propagation.TS1:
-                perm = torch.randperm(rows, generator=g)
-                s, cand, ret, row_id = s[perm], cand[perm], ret[perm], row_id[perm]
-                if alive is not None:
-                    alive = alive[perm]
-            if h:
-                a_in = inputs[:, t : t + h + 1].reshape(C + 1, -1).index_select(0, cand)
-                a = a_in[:, h * A :]
-            else:
-                a_in = a = padded[:, t].index_select(0, cand)
+                reorder()  # a fresh random member per particle
+            a_in = inputs[:, t : t + h + 1].reshape(C, -1)  # [a_{t-h}, ..., a_t], (C, w)
+            a = actions[:, t]
             if grouped:
-                mean, std = forward(s.view(K, block, o), a_in.view(K, block, -1))
-                mean, std = mean.reshape(rows, -1), std.reshape(rows, -1)
+                mean, std = forward(s.view(K, per_member * C, o), a_in.repeat(per_member, 1))
             elif mode is Propagation.EXPECTATION:
-                mean, std = forward(s.expand(K, -1, -1), a_in.expand(K, -1, -1))
-                mean, std = mean.mean(0), std.square().mean(0).sqrt()
+                mean, std = forward(s.view(1, -1, o).expand(K, -1, -1), a_in.repeat(slots, 1))
+                mean, std = mean.mean(0, keepdim=True), std.square().mean(0, keepdim=True).sqrt()
             else:
                 k = int(torch.randint(K, (1,), generator=g))
-                mean, std = forward(s[None], a_in[None], group=k)
-                mean, std = mean[0], std[0]
-            next_s = s + mean[:, :o]
+                mean, std = forward(s.view(1, -1, o), a_in.repeat(slots, 1), group=k)
+            mean, std = mean.reshape(slots, C, -1), std.reshape(slots, C, -1)
+            next_s = s + mean[..., :o]
             if self.sample:
-                next_s += std[:, :o] * torch.randn(rows, o, generator=g, dtype=dtype)
-            r = self.reward_fn(s, a, next_s) if self.reward_fn else mean[:, o].clone()
+                noise = torch.randn(slots, 1, o, generator=g, dtype=dtype)
+                next_s += std[..., :o] * noise
+            r = self.reward_fn(s, a, next_s) if self.reward_fn else mean[..., o].clone()
             if self.cost_weight:
                 assert self.cost_fn is not None
                 r = r - self.cost_weight * self.cost_fn(s, a, next_s)
@@ -207,12 +209,13 @@ class ModelEnv:
             ret += r
             s = next_s
             if trajectories is not None:
-                trajectories[row_id, t + 1] = s
+                trajectories[slot, :, t + 1] = s
 
-        returns = torch.zeros(C + 1, dtype=dtype).index_add_(0, cand, ret)[:C] / P
+        real = (slot < P)[:, None]
+        returns = torch.where(real, ret, torch.zeros_like(ret)).sum(0) / P
         returns = torch.where(torch.isfinite(returns), returns, torch.full_like(returns, -math.inf))
         if trajectories is not None:
-            trajectories = trajectories[:n_rows].view(C, P, H + 1, o)
+            trajectories = trajectories[:P].transpose(0, 1)
         return returns, trajectories
 
     # -- the Dynamics protocol ----------------------------------------------------------------------

@@ -117,16 +117,40 @@ def test_predicted_reward_is_used_without_a_reward_function():
         ModelEnv(constant_model(), reward_fn=None)
 
 
-def test_non_finite_model_outputs_score_minus_infinity():
+def test_non_finite_predictions_score_minus_infinity():
     model = constant_model()
     with torch.no_grad():
         model.linears[-1].bias[2, 0, 0] = math.nan  # member 2 is broken
-    returns = make_env(Propagation.TS_INF, model=model, particles=1).evaluate(
+    # Under TS∞ with one particle per elite, every candidate has a particle on member 2.
+    returns = make_env(Propagation.TS_INF, model=model, particles=4).evaluate(
         np.zeros(1), torch.zeros(8, 3, 1)
     )
-    # With one particle per candidate under TS∞, exactly the candidates on member 2 fail.
-    assert (returns == -math.inf).sum() == 2
-    assert torch.isfinite(returns[returns != -math.inf]).all()
+    assert (returns == -math.inf).all()
+
+    def crashing_reward(obs, action, next_obs):
+        """NaN wherever the action is positive: those candidates must come out worst."""
+        return torch.where(
+            action[..., 0] > 0, torch.full_like(next_obs[..., 0], math.nan), next_obs[..., 0]
+        )
+
+    actions = torch.zeros(6, 3, 1)
+    actions[[1, 4], 1] = 0.5
+    returns = make_env(Propagation.TS1, reward_fn=crashing_reward).evaluate(np.zeros(1), actions)
+    assert (returns == -math.inf).tolist() == [False, True, False, False, True, False]
+
+
+def test_candidates_share_common_random_numbers():
+    model = GaussianEnsemble(
+        2, 1, members=3, elites=3, hidden=(16,), generator=torch.Generator().manual_seed(0)
+    )
+    env = ModelEnv(model, state_reward, particles=4, generator=torch.Generator().manual_seed(0))
+    # Identical candidates get identical particles, members and noise: identical scores (up
+    # to float rounding, which can depend on a row's position in a matmul).
+    returns = env.evaluate(np.zeros(2), torch.full((5, 6, 1), 0.3))
+    torch.testing.assert_close(returns, returns[:1].expand(5), rtol=1e-6, atol=1e-6)
+    traj = env.rollout(np.zeros(2), torch.full((5, 6, 1), 0.3))
+    torch.testing.assert_close(traj[0], traj[4], rtol=1e-6, atol=1e-6)
+    assert not torch.equal(traj[0, 0], traj[0, 1])  # but a candidate's particles differ
 
 
 def test_sampling_is_seeded_and_adds_noise():
