@@ -92,18 +92,19 @@ class PlannerConfig:
     """Sampling optimiser."""
     horizon: int = 25
     """Planning horizon, control steps."""
-    population: int = 60
+    population: int = 100
     """Candidate sequences (iCEM: in the first iteration)."""
-    elites: int = 6
+    elites: int = 10
     """Candidates the sampling distribution is refitted to (CEM, iCEM)."""
     iterations: int = 3
     """Optimiser iterations per action."""
-    particles: int = 6
-    """Imagined rollouts per candidate."""
+    particles: int = 5
+    """Imagined rollouts per candidate (a multiple of the model's elites wastes nothing)."""
     propagation: Propagation = Propagation.TS1
     """How particles choose ensemble members."""
-    noise_beta: float = 2.0
-    """Colour of the sampling noise (iCEM, MPPI): 0 white, 2 smooth."""
+    noise_beta: float = 0.5
+    """Colour of the sampling noise (iCEM, MPPI): 0 white, 2 smooth; 0.5 both swings the
+    cart-pole up and holds it within 0.2 rad (2 wobbles, 0 swings up less reliably)."""
     alpha: float = 0.1
     """Smoothing of the sampling distribution between iterations (CEM, iCEM, MPPI)."""
     cost_weight: float = 1.0

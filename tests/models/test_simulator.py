@@ -75,17 +75,24 @@ def test_planning_leaves_the_env_untouched():
     oracle.close()
 
 
-def test_oracle_scores_match_the_env_rewards():
-    env = robot_rl.make("robot_rl/PendulumSwingup-v0")
+@pytest.mark.parametrize("cost_weight", [0.0, 5.0])
+def test_oracle_scores_match_the_env_rewards_and_costs(cost_weight):
+    env = robot_rl.make("robot_rl/CartpoleSwingup-v0", track_band=0.05)
     env.reset(seed=0)
-    oracle = MuJoCoDynamics(env)
-    actions = torch.rand(3, 8, 1) * 2 - 1
+    oracle = MuJoCoDynamics(env, cost_weight=cost_weight)
+    actions = torch.rand(3, 8, 1, generator=torch.Generator().manual_seed(0)) * 2 - 1
     returns = oracle.evaluate(None, actions)
     start = env.get_state()
+    costs = 0.0
     for i in range(3):
         env.set_state(start)
-        total = sum(env.step(actions[i, t].numpy())[1] for t in range(8))
-        assert abs(float(returns[i]) - total) < 1e-5
+        total = 0.0
+        for t in range(8):
+            _, reward, _, _, info = env.step(actions[i, t].numpy())
+            total += reward - cost_weight * info["cost"]
+            costs += info["cost"]
+        assert abs(float(returns[i]) - total) < 1e-4
+    assert costs > 0  # the narrow band makes the cost matter
     oracle.close()
 
 
