@@ -102,6 +102,9 @@ class PlannerConfig:
     """Imagined rollouts per candidate (a multiple of the model's elites wastes nothing)."""
     propagation: Propagation = Propagation.TS1
     """How particles choose ensemble members."""
+    sample: bool = True
+    """Draw imagined next states from the members' Gaussians (off: their means, so only
+    the members' disagreement spreads the particles)."""
     noise_beta: float = 0.5
     """Colour of the sampling noise (iCEM, MPPI): 0 white, 2 smooth; 0.5 both swings the
     cart-pole up and holds it within 0.2 rad (2 wobbles, 0 swings up less reliably)."""
@@ -469,6 +472,7 @@ def build(config: PETSConfig, logger: Logger | None = None) -> PETS:
         cost_weight=p.cost_weight,
         particles=p.particles,
         propagation=p.propagation,
+        sample=p.sample,
         generator=gens[2],
     )
     lower = torch.as_tensor(env.action_space.low, dtype=torch.float32)
