@@ -107,7 +107,7 @@ def main() -> None:
             "\nTwo-link reacher (randomization on, horizon "
             f"{REACHER.planner.horizon}): {config.episodes} PETS episodes (returns "
             f"{' '.join(f'{h.ret:.0f}' for h in history)}), then {args.reacher_eval} held-out "
-            f"goals 5-30 cm from the start: the fingertip came within 2 cm of the goal in "
+            f"goals (5-20 cm from the shoulder): the fingertip came within 2 cm of the goal in "
             f"**{np.mean(reached):.0%}**, was within 2 cm at the last step (the task's success) in "
             f"**{np.mean(successes):.0%}**; final distance median {100 * np.median(finals):.1f} cm, "
             f"max {100 * np.max(finals):.1f} cm ({time.perf_counter() - start:.0f} s).\n"
