@@ -30,6 +30,7 @@ With the default ``action_history=0`` the action input is just the action.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,6 +45,10 @@ from robot_rl.nn import EnsembleLinear, ensemble_mlp
 KIND = "robot_rl.models.GaussianEnsemble"
 STD_FLOOR = 1e-6
 """Data dimensions with a smaller standard deviation are left unscaled (std taken as 1)."""
+CHUNK_BYTES = 3 << 19
+"""``GroupedForward`` cuts its rows into equal chunks whose activation buffer takes at most
+this much memory (1.5 MiB, so a chunk's activations stay in a 2 MiB L2 cache between layers;
+on this machine 1-2 MiB chunks all run within a few % of each other)."""
 
 
 class Activation(enum.Enum):
@@ -345,9 +350,20 @@ class GroupedForward:
     """G members on G equal row groups, for repeated calls inside one planning step.
 
     Holds copies of the chosen members' weights (taken when built, so build a new one after
-    the model is refitted), with the input normalisation folded into the first layer and the
-    target normalisation into the mean half of the last, and reuses its activation buffers.
-    Runs without autograd.
+    the model is refitted), arranged for speed:
+
+    - the input normalisation is folded into the first layer and the target normalisation
+      into the mean half of the last;
+    - each layer's bias is an extra weight row fed by a constant-1 input column, so a layer
+      is one ``bmm`` with no separate pass to broadcast the bias;
+    - the rows go through the network in equal chunks whose activations (at most
+      ``CHUNK_BYTES``) stay in the L2 cache from one layer's matmul to the SiLU and the next
+      layer, instead of 5.6 MB activations going to memory and back on the reference PETS
+      configuration.
+
+    Together these cut a forward pass there by about a fifth against whole-batch
+    ``baddbmm`` layers. Still one batched matmul per layer over the members (per chunk);
+    buffers are reused; no autograd.
 
     Args:
         model: the ensemble.
@@ -365,23 +381,29 @@ class GroupedForward:
         self.activation = model.activation
         o = model.out_dim
         with torch.no_grad():
-            linears = model.linears
-            self.weights = [layer.weight[members].clone() for layer in linears]
-            self.biases = [layer.bias[members].clone() for layer in linears]
-            w0 = self.weights[0]
-            self.biases[0] -= ((model.input_mean / model.input_std) @ w0).unsqueeze(1)
-            self.weights[0] = w0 / model.input_std[:, None]
-            self.weights[-1][..., :o] *= model.target_std
-            self.biases[-1][..., :o] = (
-                self.biases[-1][..., :o] * model.target_std + model.target_mean
-            )
+            weights = [layer.weight[members] for layer in model.linears]
+            biases = [layer.bias[members] for layer in model.linears]
+            w0, b0 = weights[0], biases[0]
+            biases[0] = b0 - ((model.input_mean / model.input_std) @ w0).unsqueeze(1)
+            weights[0] = w0 / model.input_std[:, None]
+            scale = torch.ones(2 * o, dtype=model.dtype)
+            shift = torch.zeros(2 * o, dtype=model.dtype)
+            scale[:o], shift[:o] = model.target_std, model.target_mean
+            weights[-1], biases[-1] = weights[-1] * scale, biases[-1] * scale + shift
+            # (G, fan_in + 1, fan_out): the last row is the bias, met by a column of ones.
+            self.weights = [torch.cat([w, b], dim=1) for w, b in zip(weights, biases, strict=True)]
             self.max_logvar = model.max_logvar[members].clone()
             self.min_logvar = model.min_logvar[members].clone()
             self.log_target_std = model.target_std.log()
         g, dtype = len(members), model.dtype
         self.groups, self.rows = g, rows
-        self._x = torch.empty(g, rows, model.in_dim, dtype=dtype)
-        self._h = [torch.empty(g, rows, w.shape[-1], dtype=dtype) for w in self.weights]
+        most = max(1, CHUNK_BYTES // (dtype.itemsize * g * (max(model.hidden) + 1)))
+        self.chunk = math.ceil(rows / math.ceil(rows / most))  # equal chunks, none tiny
+        self._x = torch.ones(g, rows, model.in_dim + 1, dtype=dtype)
+        self._h = [
+            torch.ones(g, self.chunk, w.shape[-1] + 1, dtype=dtype) for w in self.weights[:-1]
+        ]
+        self._out = torch.empty(g, rows, self.weights[-1].shape[-1], dtype=dtype)
 
     @torch.no_grad()
     def __call__(
@@ -391,28 +413,38 @@ class GroupedForward:
 
         Args:
             obs: (G, n, obs_dim), or (1, n, obs_dim) with ``group``.
-            action: (G, n, action_input_dim), or (1, n, action_input_dim) with ``group``.
+            action: (G, n, action_input_dim), or (1, n, action_input_dim) with ``group``;
+                any shape that broadcasts to it, e.g. (n, action_input_dim).
             group: run only this group's member (on all the given rows).
 
         Returns:
             mean, std (G or 1, n, out_dim) of (Δobs[, reward]) in physical units. ``mean`` is a
             view of an internal buffer, valid until the next call.
         """
-        weights, biases, hidden = self.weights, self.biases, self._h
+        weights, hidden = self.weights, self._h
         min_lv, max_lv = self.min_logvar, self.max_logvar
-        x = self._x
+        x, out = self._x, self._out
         if group is not None:
             sl = slice(group, group + 1)
-            weights, biases = [w[sl] for w in weights], [b[sl] for b in biases]
-            hidden, x, min_lv, max_lv = [h[:1] for h in hidden], x[:1], min_lv[sl], max_lv[sl]
+            weights, hidden, x, out = (
+                [w[sl] for w in weights],
+                [h[:1] for h in hidden],
+                x[:1],
+                out[:1],
+            )
+            min_lv, max_lv = min_lv[sl], max_lv[sl]
         x[..., : self.obs_dim].copy_(obs)
-        x[..., self.obs_dim :].copy_(action)
-        y, last = x, len(weights) - 1
-        for i, (w, b, h) in enumerate(zip(weights, biases, hidden, strict=True)):
-            torch.baddbmm(b, y, w, out=h)
-            if i < last:
+        x[..., self.obs_dim : -1].copy_(action)
+        for start in range(0, self.rows, self.chunk):
+            stop = min(start + self.chunk, self.rows)
+            y = x[:, start:stop]
+            for w, h in zip(weights[:-1], hidden, strict=True):
+                h = h[:, : stop - start]
+                torch.bmm(y, w, out=h[..., :-1])
                 self.activation.apply_(h)
-            y = h
-        mean, raw_logvar = y.split(self.out_dim, dim=-1)
+                h[..., -1] = 1.0  # the activation also ran over the bias column: reset it
+                y = h
+            torch.bmm(y, weights[-1], out=out[:, start:stop])
+        mean, raw_logvar = out.split(self.out_dim, dim=-1)
         logvar = bound_logvar(raw_logvar, min_lv, max_lv)
         return mean, (0.5 * logvar + self.log_target_std).exp()

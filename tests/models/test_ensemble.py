@@ -79,11 +79,14 @@ def test_mean_next_obs_is_the_elite_average_and_differentiable():
         torch.testing.assert_close(ju[:, :, i], fd, atol=1e-7, rtol=1e-6)
 
 
-def test_grouped_forward_matches_predict():
+@pytest.mark.parametrize("chunk_bytes", [1 << 20, 2 * 3 * 33 * 4])  # one chunk; 2 + 2 + 2 + 1
+def test_grouped_forward_matches_predict(monkeypatch, chunk_bytes):
+    monkeypatch.setattr("robot_rl.models.ensemble.CHUNK_BYTES", chunk_bytes)
     model = fitted_model(predict_reward=True)
     members = torch.tensor([3, 0, 2])
     obs, act = torch.randn(3, 7, 3), torch.randn(3, 7, 2)
     fast = model.grouped_forward(members, rows=7)
+    assert fast.chunk == (7 if chunk_bytes == 1 << 20 else 2)
     mean, std = fast(obs, act)
     ref = model.predict(obs, act, members)
     torch.testing.assert_close(mean, ref.mean, atol=1e-5, rtol=1e-4)
