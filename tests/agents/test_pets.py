@@ -95,7 +95,6 @@ def test_cli_trains_checkpoints_and_resumes(tmp_path, capsys):
     assert len((run_dir / "progress.csv").read_text().splitlines()) == 4
 
 
-@pytest.mark.slow
 def test_pets_improves_on_the_pendulum_within_four_episodes(tmp_path: Path):
     config = PETSConfig(
         env="robot_rl/PendulumSwingup-v0",
@@ -108,6 +107,6 @@ def test_pets_improves_on_the_pendulum_within_four_episodes(tmp_path: Path):
     )
     agent = build(config)
     history = agent.learn(config.episodes)
-    # A random episode barely moves the pendulum (return ~1); within three planned episodes
-    # PETS pumps it at least half-way up (a full swing-up and hold scores ~65).
+    # A random episode barely moves the pendulum (return 0.5); within three planned episodes
+    # PETS pumps it well up (returns 5, 21, 34 here; a full swing-up and hold scores ~65).
     assert max(h.ret for h in history[1:]) > history[0].ret + 20
