@@ -101,7 +101,7 @@ class Optimizer(abc.ABC):
         return self._clip(initial)
 
 
-def score(objective: Objective, candidates: torch.Tensor) -> torch.Tensor:
+def _score(objective: Objective, candidates: torch.Tensor) -> torch.Tensor:
     """``objective`` on (B, H, A) candidates with non-finite values replaced by -inf."""
     values = torch.as_tensor(objective(candidates)).to(torch.float32).reshape(-1)
     if values.shape != (len(candidates),):
@@ -166,7 +166,7 @@ class RandomShooting(Optimizer):
         initial = self._check_initial(initial)
         u = torch.rand(self.population, self.horizon, self.action_dim, generator=self.generator)
         candidates = torch.cat([initial[None], self.lower + u * (self.upper - self.lower)])
-        values = score(objective, candidates)
+        values = _score(objective, candidates)
         best = int(values.argmax())
         return Solution(candidates[best].clone(), float(values[best]), len(candidates))
 
@@ -214,7 +214,7 @@ class CEM(Optimizer):
         for _ in range(self.iterations):
             noise = torch.randn(shape, generator=self.generator)
             candidates = self._clip(mean + std * noise)
-            values = score(objective, candidates)
+            values = _score(objective, candidates)
             top = values.topk(self.elites).indices
             best_value = max(best_value, float(values[top[0]]))
             if not torch.isfinite(values[top]).all():
@@ -316,7 +316,7 @@ class ICEM(Optimizer):
             if i == self.iterations - 1:
                 parts.append(mean[None])
             candidates = torch.cat(parts)
-            values = score(objective, candidates)
+            values = _score(objective, candidates)
             evaluations += len(candidates)
             top = values.topk(min(self.elites, len(values))).indices
             if values[top[0]] > best_value:
@@ -378,7 +378,7 @@ class MPPI(Optimizer):
         for _ in range(self.iterations):
             noise = colored_noise(self.noise_beta, shape, self.generator)
             candidates = torch.cat([mean[None], self._clip(mean + std * noise)])
-            values = score(objective, candidates)
+            values = _score(objective, candidates)
             top = float(values.max())
             best_value = max(best_value, top)
             if not math.isfinite(top):
