@@ -54,12 +54,13 @@ def main() -> None:
         config = dataclasses.replace(CARTPOLE, seed=seed, run_dir=args.out / f"cartpole_seed{seed}")
         agent = build(config)
         history = agent.learn(config.episodes)
-        first = next((h.episode + 1 for h in history if h.success), None)
+        successes = [h.episode + 1 for h in history if h.success]
         returns = " ".join(f"{h.ret:.0f}" for h in history)
         plan_ms = np.mean([h.plan_ms_mean for h in history if h.planned])
         row = [
             seed,
-            first if first else "not within 10",
+            successes[0] if successes else "not within 10",
+            " ".join(map(str, successes)),
             returns,
             f"{plan_ms:.0f}",
             f"{time.perf_counter() - start:.0f}",
@@ -67,7 +68,14 @@ def main() -> None:
         print(row)
         rows.append(row)
     table = markdown_table(
-        ["seed", "episodes to success", "return per episode", "planning, ms/action", "run time, s"],
+        [
+            "seed",
+            "episodes to success",
+            "successful episodes",
+            "return per episode",
+            "planning, ms/action",
+            "run time, s",
+        ],
         rows,
     )
     reached = all(isinstance(r[1], int) and r[1] <= 10 for r in rows)
