@@ -84,3 +84,63 @@ def require_metadata(
                 f"checkpoint {path} was written for {key}={metadata.get(key)!r}, "
                 f"but {key}={value!r} is loading it"
             )
+
+
+def pack_state(state: Any, prefix: str) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split a nested state (dicts, lists, tensors, JSON scalars) into JSON and tensors.
+
+    Optimiser ``state_dict()``s, RNG states and the like mix tensors with Python values and
+    integer dict keys; this turns one into a JSON-serialisable tree that names its tensors
+    (``{"__tensor__": name}``) plus the ``{name: tensor}`` map, so it fits a checkpoint.
+    ``unpack_state`` inverts it exactly (dict key types and tuples are kept).
+
+    Args:
+        state: the nested state.
+        prefix: prefix of the tensor names (``optim.actor`` -> ``optim.actor.state.0.exp_avg``).
+    """
+    tensors: dict[str, torch.Tensor] = {}
+
+    def pack(obj: Any, name: str) -> Any:
+        if isinstance(obj, torch.Tensor):
+            tensors[name] = obj
+            return {"__tensor__": name}
+        if isinstance(obj, Mapping):
+            return {"__items__": [[k, pack(v, f"{name}.{k}")] for k, v in obj.items()]}
+        if isinstance(obj, tuple):
+            return {"__tuple__": [pack(v, f"{name}.{i}") for i, v in enumerate(obj)]}
+        if isinstance(obj, list):
+            return [pack(v, f"{name}.{i}") for i, v in enumerate(obj)]
+        if obj is None or isinstance(obj, bool | int | float | str):
+            return obj
+        raise TypeError(f"cannot checkpoint {name}: unsupported type {type(obj).__name__}")
+
+    return pack(state, prefix), tensors
+
+
+def unpack_state(packed: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    """Rebuild a state packed by ``pack_state``.
+
+    Raises:
+        CheckpointError: a tensor the tree names is missing.
+    """
+
+    def unpack(obj: Any) -> Any:
+        if isinstance(obj, list):
+            return [unpack(v) for v in obj]
+        if not isinstance(obj, dict):
+            return obj
+        if "__tensor__" in obj:
+            name = obj["__tensor__"]
+            if name not in tensors:
+                raise CheckpointError(f"checkpoint is missing tensor {name!r}")
+            return tensors[name]
+        if "__tuple__" in obj:
+            return tuple(unpack(v) for v in obj["__tuple__"])
+        return {k: unpack(v) for k, v in obj["__items__"]}
+
+    return unpack(packed)
+
+
+def sub_tensors(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors whose names start with ``prefix``, with the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

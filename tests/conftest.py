@@ -1,4 +1,10 @@
-"""Shared test settings: quiet progress bars, one torch thread (tests are small)."""
+"""Shared test settings: quiet progress bars and one compute thread.
+
+Tests use small models, where one thread is fastest and immune to the OpenMP spin-waiting
+that makes multi-threaded small ops crawl on a loaded machine. The thread counts are set
+through the environment, before torch or any BLAS is loaded, so tests that never need torch
+do not pay for importing it.
+"""
 
 from __future__ import annotations
 
@@ -6,5 +12,5 @@ import os
 
 os.environ.setdefault("ROBOT_RL_NO_PROGRESS", "1")
 os.environ.setdefault("MUJOCO_GL", "egl")
-# One thread per torch op: the test tensors are small, and the machine is shared.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")

@@ -48,4 +48,7 @@ def test_rollout_bad_input_is_a_clear_error(capsys: pytest.CaptureFixture[str]) 
     assert main(["rollout", "--env", "robot_rl/Nope-v0"]) == 2
     assert "unknown env id 'robot_rl/Nope-v0'" in capsys.readouterr().err
     assert main(["rollout", "--policy", "clever"]) == 2
-    assert "unknown policy 'clever'" in capsys.readouterr().err
+    assert (
+        "policy 'clever' is neither 'zero', 'random[:SEED]' nor an existing file"
+        in capsys.readouterr().err
+    )

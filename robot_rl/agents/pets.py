@@ -47,7 +47,7 @@ CHECKPOINT_NAME = "pets.pt"
 KIND = "robot_rl.agents.PETS"
 
 
-class PlannerKind(enum.Enum):
+class OptimizerKind(enum.Enum):
     """Which sampling optimiser plans the actions."""
 
     CEM = "cem"
@@ -88,7 +88,7 @@ class ModelConfig:
 class PlannerConfig:
     """MPC on the learned model."""
 
-    optimizer: PlannerKind = PlannerKind.ICEM
+    optimizer: OptimizerKind = OptimizerKind.ICEM
     """Sampling optimiser."""
     horizon: int = 25
     """Planning horizon, control steps."""
@@ -153,7 +153,7 @@ def make_optimizer(
 ) -> Optimizer:
     """The sampling optimiser ``config`` describes, over actions in [lower, upper]."""
     c, kind = config, config.optimizer
-    if kind is PlannerKind.CEM:
+    if kind is OptimizerKind.CEM:
         return CEM(
             c.horizon,
             lower,
@@ -164,7 +164,7 @@ def make_optimizer(
             c.alpha,
             generator=generator,
         )
-    if kind is PlannerKind.ICEM:
+    if kind is OptimizerKind.ICEM:
         return ICEM(
             c.horizon,
             lower,
@@ -176,7 +176,7 @@ def make_optimizer(
             noise_beta=c.noise_beta,
             generator=generator,
         )
-    if kind is PlannerKind.MPPI:
+    if kind is OptimizerKind.MPPI:
         return MPPI(
             c.horizon,
             lower,

@@ -21,6 +21,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "rollout": ("robot_rl.cli.rollout", "run a policy in an env and report returns and costs"),
     "train": ("robot_rl.cli.train", "train an agent (robot-rl train ALGO --help)"),
+    "plan": (
+        "robot_rl.cli.plan",
+        "run an MPC planner (iLQR or NMPC) in an env; report return, success, solve times",
+    ),
+    "deploy": (
+        "robot_rl.cli.deploy",
+        "run a policy on a robot (simulated, networked, mock) safely and record every cycle",
+    ),
+    "robot-server": (
+        "robot_rl.cli.robot_server",
+        "serve a simulated robot over the network (ZeroMQ + CURVE keys)",
+    ),
+    "export": (
+        "robot_rl.cli.export",
+        "export a trained policy to TorchScript or ONNX for deployment without training code",
+    ),
+    "runs": ("robot_rl.cli.runs", "summarise or plot a deployment's run record (show|plot RUN)"),
 }
 
 

@@ -12,22 +12,9 @@ import numpy as np
 import robot_rl
 from robot_rl.cli.common import parse_config
 from robot_rl.envs import Engine
-from robot_rl.evaluation import Episode, RandomPolicy, run_episode
+from robot_rl.evaluation import Episode, run_episode
+from robot_rl.hardware.policies import load_policy
 from robot_rl.logger import LogFormat, make_logger, progress
-from robot_rl.types import Policy
-
-
-class ZeroPolicy:
-    """The neutral action (zero in normalised units) at every step."""
-
-    def __init__(self, action_size: int) -> None:
-        self.action = np.zeros(action_size)
-
-    def reset(self) -> None:
-        """No memory."""
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        return self.action.copy()
 
 
 @dataclass(frozen=True)
@@ -39,7 +26,8 @@ class RolloutArgs:
     engine: Engine = Engine.MUJOCO
     """Physics engine."""
     policy: str = "random"
-    """``random`` (uniform actions) or ``zero`` (the neutral action)."""
+    """``random``, ``random:SEED``, ``zero``, or a policy file: a training checkpoint (SAC
+    family, GPS) or an exported ``.onnx`` / TorchScript policy."""
     episodes: int = 3
     """Number of episodes."""
     seed: int = 0
@@ -54,14 +42,6 @@ class RolloutArgs:
     """Where metrics go."""
 
 
-def build_policy(name: str, env) -> Policy:
-    if name == "random":
-        return RandomPolicy(env.action_space, seed=0)
-    if name == "zero":
-        return ZeroPolicy(env.action_space.shape[0])
-    raise ValueError(f"unknown policy {name!r}; use 'random' or 'zero'")
-
-
 def main(argv: Sequence[str], prog: str) -> int:
     args = parse_config(RolloutArgs, argv, prog)
     if args.episodes < 1:
@@ -72,7 +52,7 @@ def main(argv: Sequence[str], prog: str) -> int:
         randomization=args.randomize,
         render_mode="rgb_array" if args.video else None,
     )
-    policy = build_policy(args.policy, env)
+    policy, _ = load_policy(args.policy, act_dim=env.action_space.shape[0])
     logger = make_logger(args.log_dir, args.log)
     episodes: list[Episode] = []
     for i in progress(range(args.episodes), total=args.episodes, desc="episodes"):

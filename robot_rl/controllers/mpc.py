@@ -6,7 +6,7 @@ the hardware layer deploys it like any policy. What it plans against is a
 observation:
 
 - ``robot_rl.models.ModelEnv``: imagined rollouts on a learned ensemble (PETS);
-- ``robot_rl.models.MuJoCoDynamics``: the true simulator, an oracle baseline;
+- ``robot_rl.models.SimulatorDynamics``: the true simulator, an oracle baseline;
 - ``DynamicsEvaluator`` here: any batched ``Dynamics`` on observations (an analytic model,
   a deterministic learned model) with a task's reward.
 

@@ -9,7 +9,7 @@ from robot_rl.models.ensemble import (
     check_model_dims,
 )
 from robot_rl.models.model_env import ModelEnv, Propagation, TerminationFn
-from robot_rl.models.simulator import ControlDelay, MuJoCoDynamics
+from robot_rl.models.simulator import ControlDelay, SimulatorDynamics
 from robot_rl.models.trainer import (
     EnsembleTrainer,
     FitResult,
@@ -29,8 +29,8 @@ __all__ = [
     "GroupedForward",
     "ModelEnv",
     "ModelScore",
-    "MuJoCoDynamics",
     "Propagation",
+    "SimulatorDynamics",
     "TerminationFn",
     "TransitionDataset",
     "check_batch",

@@ -1,6 +1,6 @@
 """The true simulator as a batched ``Dynamics`` and an oracle for planners.
 
-``MuJoCoDynamics`` rolls an env's own MuJoCo model forward with ``mujoco.rollout`` (many
+``SimulatorDynamics`` rolls an env's own MuJoCo model forward with ``mujoco.rollout`` (many
 trajectories in one C call, optionally on several threads), exactly as the env steps it:
 the action becomes the actuator control ``mid + half · action`` held for ``env.substeps``
 physics steps. It uses the env's model read-only (so the domain parameters in force) and its
@@ -83,7 +83,7 @@ class ControlDelay:
         return cls(steps, state.active_ctrl, state.pending)
 
 
-class MuJoCoDynamics:
+class SimulatorDynamics:
     """An env's MuJoCo physics as a batched ``Dynamics`` and an oracle ``TrajectoryEvaluator``.
 
     Args:
@@ -94,7 +94,7 @@ class MuJoCoDynamics:
 
     def __init__(self, env: RobotEnv, threads: int = 1, cost_weight: float = 0.0) -> None:
         if env.engine is not Engine.MUJOCO:
-            raise ValueError(f"MuJoCoDynamics needs a MuJoCo env, got {env.engine.value}")
+            raise ValueError(f"SimulatorDynamics needs a MuJoCo env, got {env.engine.value}")
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         if cost_weight < 0:

@@ -1,164 +1,133 @@
-"""The receding-horizon controller: warm starts, the Policy contract, safety, real plans."""
+"""Receding-horizon control in the envs: swing-ups, the arm, fallbacks, an untouched simulator."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-import torch
 
 import robot_rl
-from robot_rl.controllers import ICEM, MPC, DynamicsEvaluator, Optimizer, Solution
+from robot_rl.controllers.ilqr import SolverStatus, TrajectoryResult
+from robot_rl.controllers.presets import PlannerKind, PlanningModel, make_mpc
+from robot_rl.controllers.receding_horizon import ActionScaling, TrajOptMPC
 from robot_rl.evaluation import run_episode
-from robot_rl.models import GaussianEnsemble, ModelEnv, MuJoCoDynamics
 from robot_rl.types import Policy
 
 
-class ScriptedOptimizer(Optimizer):
-    """Returns preset plans and records the initial sequence of each call."""
-
-    def __init__(self, plans: list[torch.Tensor]) -> None:
-        super().__init__(len(plans[0]), torch.tensor([-1.0]), torch.tensor([1.0]))
-        self.plans, self.initials, self.advanced = list(plans), [], 0
-
-    def optimize(self, objective, initial):
-        self.initials.append(initial.clone())
-        plan = self.plans.pop(0)
-        objective(plan[None])
-        return Solution(plan, 0.0, 1)
-
-    def advance(self, steps: int = 1) -> None:
-        self.advanced += steps
-
-
-class ConstantEvaluator:
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def evaluate(self, obs, actions):
-        return torch.full((len(actions),), self.value)
-
-
-def ramp(start: float) -> torch.Tensor:
-    return torch.linspace(start, start + 0.3, 4)[:, None]
-
-
-def test_mpc_is_a_policy_and_shifts_its_warm_start():
-    opt = ScriptedOptimizer([ramp(0.1), ramp(-0.5)])
-    mpc = MPC(ConstantEvaluator(0.0), opt)
+@pytest.mark.parametrize("env_id", ["robot_rl/PendulumSwingup-v0", "robot_rl/CartpoleSwingup-v0"])
+def test_ilqr_mpc_on_the_analytic_model_swings_up_and_balances(env_id: str) -> None:
+    env = robot_rl.make(env_id)
+    mpc = make_mpc(env, PlanningModel.ANALYTIC)
     assert isinstance(mpc, Policy)
-    mpc.reset()
-    a0 = mpc.act(np.zeros(2))
-    assert a0.dtype == np.float32
-    assert a0.shape == (1,)
-    np.testing.assert_allclose(a0, [0.1])
-    torch.testing.assert_close(opt.initials[0], torch.zeros(4, 1))  # the box centre
-    mpc.act(np.zeros(2))
-    # The second call starts from the first plan shifted by one, padded with the centre.
-    torch.testing.assert_close(opt.initials[1], torch.cat([ramp(0.1)[1:], torch.zeros(1, 1)]))
-    assert opt.advanced == 2
-    assert mpc.last is not None
-    assert mpc.last.evaluations == 1
+    episode = run_episode(env, mpc, seed=0, success_window=20)
+    assert episode.success  # the last second upright
+    assert not any(step.fallback for step in mpc.steps)
+    actions = []
+    run_episode(env, mpc, seed=0, on_step=lambda obs, action, info: actions.append(action))
+    again = []
+    run_episode(env, mpc, seed=0, on_step=lambda obs, action, info: again.append(action))
+    np.testing.assert_array_equal(actions, again)  # same seed, same run
 
 
-def test_replanning_every_k_steps_plays_the_plan_in_between():
-    opt = ScriptedOptimizer([ramp(0.0), ramp(0.5)])
-    mpc = MPC(ConstantEvaluator(0.0), opt, replan_every=2)
-    actions = [float(mpc.act(np.zeros(2))[0]) for _ in range(3)]
-    np.testing.assert_allclose(actions, [0.0, 0.1, 0.5], atol=1e-6)
-    assert len(opt.initials) == 2
+def test_nmpc_swings_up_the_pendulum() -> None:
+    env = robot_rl.make("robot_rl/PendulumSwingup-v0")
+    mpc = make_mpc(env, PlanningModel.ANALYTIC, PlannerKind.NMPC, horizon=40, warm_iterations=30)
+    assert run_episode(env, mpc, seed=1, success_window=20).success
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf])
-def test_a_non_finite_plan_falls_back_to_the_box_centre(bad):
-    mpc = MPC(ConstantEvaluator(0.0), ScriptedOptimizer([torch.full((4, 1), bad)]))
-    action = mpc.act(np.zeros(2))
+def test_ilqr_mpc_with_simulator_derivatives_swings_up_the_pendulum() -> None:
+    env = robot_rl.make("robot_rl/PendulumSwingup-v0")
+    mpc = make_mpc(env, PlanningModel.SIMULATOR, horizon=40, warm_iterations=3)
+    assert run_episode(env, mpc, seed=2, success_window=20).success
+
+
+@pytest.mark.slow
+def test_ilqr_mpc_with_simulator_derivatives_swings_up_the_randomized_cartpole() -> None:
+    env = robot_rl.make("robot_rl/CartpoleSwingup-v0", randomization=True)
+    mpc = make_mpc(env, PlanningModel.SIMULATOR)
+    assert run_episode(env, mpc, seed=0, success_window=20).success
+
+
+def test_planning_leaves_the_env_simulator_untouched() -> None:
+    env = robot_rl.make("robot_rl/CartpoleSwingup-v0", randomization=True)
+    obs, _ = env.reset(seed=4)
+    mpc = make_mpc(env, PlanningModel.SIMULATOR, horizon=10, first_iterations=3)
+    before = env.unwrapped.get_state()
+    mpc.act(obs)
+    after = env.unwrapped.get_state()
+    np.testing.assert_array_equal(before.physics, after.physics)
+    assert before.step == after.step
+
+
+class ScriptedOptimizer:
+    """Returns a good plan, then failures: to test the fallback."""
+
+    horizon, action_size = 5, 1
+
+    def __init__(self, statuses: list[SolverStatus]) -> None:
+        self.statuses = statuses
+        self.calls = 0
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def initial_controls(self) -> np.ndarray:
+        return np.zeros((5, 1))
+
+    def warm_start(self, previous, x0, steps=1, parameters=None) -> np.ndarray:
+        return previous.controls
+
+    def solve(self, x0, controls=None, parameters=None, *, max_iterations=None) -> TrajectoryResult:
+        status = self.statuses[min(self.calls, len(self.statuses) - 1)]
+        self.calls += 1
+        bad = not status.usable
+        U = np.full((5, 1), np.nan) if bad else np.arange(1.0, 6.0)[:, None]
+        X = np.zeros((6, 1))
+        return TrajectoryResult(X, U, np.zeros((5, 1, 1)), np.zeros((5, 1)), 0.0, status, 1, 0.0)
+
+
+def test_mpc_falls_back_to_the_last_good_plan_and_reports_it() -> None:
+    good, bad = SolverStatus.CONVERGED, SolverStatus.NON_FINITE
+    mpc = TrajOptMPC(ScriptedOptimizer([good, bad, bad]), lambda o: o, ActionScaling.identity(1))
+    controls = [mpc.control(np.zeros(1)) for _ in range(4)]
+    np.testing.assert_array_equal(np.concatenate(controls), [1.0, 2.0, 3.0, 4.0])
+    assert [s.fallback for s in mpc.steps] == [False, True, True, True]
+    assert mpc.steps[1].status is bad
+
+
+def test_mpc_without_any_good_plan_applies_the_neutral_control() -> None:
+    mpc = TrajOptMPC(
+        ScriptedOptimizer([SolverStatus.NON_FINITE]),
+        lambda o: o,
+        ActionScaling(np.array([-2.0]), np.array([2.0])),
+    )
+    action = mpc.act(np.zeros(1))
+    assert np.isfinite(action).all()
     np.testing.assert_array_equal(action, [0.0])
-    assert mpc.last.fallback
+    assert mpc.steps[0].fallback
 
 
-def test_non_finite_model_outputs_never_give_a_non_finite_action():
-    model = GaussianEnsemble(2, 1, members=3, elites=2, hidden=(8,))
-    with torch.no_grad():
-        for layer in model.linears:
-            layer.weight.fill_(math.nan)
-    evaluator = ModelEnv(model, lambda o, a, n: -(n[..., 0] ** 2), particles=4)
-    mpc = MPC(
-        evaluator, ICEM(5, torch.tensor([-1.0]), torch.tensor([1.0]), population=20, elites=4)
-    )
-    for _ in range(3):
-        action = mpc.act(np.ones(2, dtype=np.float32))
-        assert np.isfinite(action).all()
-        assert -1.0 <= action[0] <= 1.0
-    assert mpc.last.value == -math.inf
-    with pytest.raises(ValueError, match="observation must be finite"):
-        mpc.act(np.array([np.nan, 0.0]))
+def test_unsupported_combinations_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="no MPC preset"):
+        make_mpc(robot_rl.make("robot_rl/QuadrupedWalk-v0"))
+    with pytest.raises(ValueError, match="NMPC needs an analytic model"):
+        make_mpc(
+            robot_rl.make("robot_rl/PendulumSwingup-v0"), PlanningModel.SIMULATOR, PlannerKind.NMPC
+        )
+    with pytest.raises(ValueError, match="MuJoCo"):
+        make_mpc(
+            robot_rl.make("robot_rl/PendulumSwingup-v0", engine="pybullet"), PlanningModel.SIMULATOR
+        )
 
 
-class DoubleIntegrator:
-    """x'' = u, dt = 0.1, state (position, velocity): a Dynamics on torch tensors."""
-
-    def step(self, state, action):
-        pos, vel = state[:, 0], state[:, 1]
-        vel = vel + 0.1 * action[:, 0]
-        return torch.stack([pos + 0.1 * vel, vel], dim=1)
-
-
-def test_dynamics_evaluator_plans_a_double_integrator_to_its_target():
-    def reward(obs, action, next_obs):
-        return -((next_obs[..., 0] - 1.0) ** 2) - 0.1 * next_obs[..., 1] ** 2
-
-    opt = ICEM(
-        15,
-        torch.tensor([-1.0]),
-        torch.tensor([1.0]),
-        population=64,
-        elites=8,
-        generator=torch.Generator().manual_seed(0),
-    )
-    mpc = MPC(DynamicsEvaluator(DoubleIntegrator(), reward), opt)
-    state = torch.zeros(1, 2)
-    for _ in range(60):
-        action = torch.as_tensor(mpc.act(state[0].numpy()))[None]
-        state = DoubleIntegrator().step(state, action)
-    assert abs(float(state[0, 0]) - 1.0) < 0.05
-    assert abs(float(state[0, 1])) < 0.1
-
-
-def test_mpc_on_the_true_simulator_swings_the_pendulum_up():
-    env = robot_rl.make("robot_rl/PendulumSwingup-v0", max_episode_steps=70)
-    oracle = MuJoCoDynamics(env)
-    opt = ICEM(
-        20,
-        torch.tensor([-1.0]),
-        torch.tensor([1.0]),
-        population=32,
-        elites=4,
-        iterations=2,
-        generator=torch.Generator().manual_seed(0),
-    )
-    episode = run_episode(env, MPC(oracle, opt), seed=0, success_window=15)
-    # 2 N·m cannot lift the pole directly: it must pump energy, then hold it up.
-    assert episode.success
-    oracle.close()
-
-
-def test_mpc_passes_the_actions_it_applied_as_history():
-    class Recording:
-        def __init__(self) -> None:
-            self.past: list[torch.Tensor] = []
-
-        def evaluate(self, obs, actions, past_actions):
-            self.past.append(past_actions.clone())
-            return torch.zeros(len(actions))
-
-    evaluator = Recording()
-    opt = ScriptedOptimizer([ramp(0.1), ramp(0.2), ramp(0.3)])
-    mpc = MPC(evaluator, opt, action_history=2)
-    for _ in range(3):
-        mpc.act(np.zeros(2))
-    torch.testing.assert_close(evaluator.past[0], torch.zeros(2, 1))
-    torch.testing.assert_close(evaluator.past[2], torch.tensor([[0.1], [0.2]]))
-    mpc.reset()
-    assert not mpc._applied.any()
+def test_a_nan_observation_falls_back_instead_of_failing() -> None:
+    env = robot_rl.make("robot_rl/ArmReach-v0")
+    obs, _ = env.reset(seed=0)
+    mpc = make_mpc(env, PlanningModel.SIMULATOR, horizon=5, first_iterations=2)
+    first = mpc.act(obs)
+    bad = obs.copy()
+    bad[18] = np.nan  # the target
+    second = mpc.act(bad)
+    assert np.isfinite(second).all()
+    assert mpc.steps[-1].fallback
+    assert mpc.steps[-1].status is SolverStatus.NON_FINITE
+    assert np.isfinite(first).all()

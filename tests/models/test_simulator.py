@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import robot_rl
-from robot_rl.models import MuJoCoDynamics
+from robot_rl.models import SimulatorDynamics
 from robot_rl.models.simulator import ControlDelay
 
 
@@ -27,7 +27,7 @@ def test_oracle_reproduces_env_step_exactly(env_id, latency):
     rng = np.random.default_rng(0)
     for _ in range(3):  # start mid-episode, with a solver warm start in place
         env.step(rng.uniform(-1, 1, env.action_space.shape))
-    oracle = MuJoCoDynamics(env)
+    oracle = SimulatorDynamics(env)
     start = env.get_state()
     state, warmstart = oracle.from_env(start.physics)
     actions = rng.uniform(-1, 1, (1, 12, env.action_space.shape[0]))
@@ -61,7 +61,7 @@ def test_planning_leaves_the_env_untouched():
         env.physics.data.qvel.copy(),
         env.physics.data.time,
     )
-    oracle = MuJoCoDynamics(env, threads=2)
+    oracle = SimulatorDynamics(env, threads=2)
     returns = oracle.evaluate(before.obs, torch.rand(64, 10, 1) * 2 - 1)
     assert returns.shape == (64,)
     assert torch.isfinite(returns).all()
@@ -79,7 +79,7 @@ def test_planning_leaves_the_env_untouched():
 def test_oracle_scores_match_the_env_rewards_and_costs(cost_weight):
     env = robot_rl.make("robot_rl/CartpoleSwingup-v0", track_band=0.05)
     env.reset(seed=0)
-    oracle = MuJoCoDynamics(env, cost_weight=cost_weight)
+    oracle = SimulatorDynamics(env, cost_weight=cost_weight)
     actions = torch.rand(3, 8, 1, generator=torch.Generator().manual_seed(0)) * 2 - 1
     returns = oracle.evaluate(None, actions)
     start = env.get_state()
@@ -98,10 +98,10 @@ def test_oracle_scores_match_the_env_rewards_and_costs(cost_weight):
 
 def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="needs a MuJoCo env"):
-        MuJoCoDynamics(robot_rl.make("robot_rl/PendulumSwingup-v0", engine="pybullet"))
+        SimulatorDynamics(robot_rl.make("robot_rl/PendulumSwingup-v0", engine="pybullet"))
     env = robot_rl.make("robot_rl/PendulumSwingup-v0")
     env.reset(seed=0)
-    oracle = MuJoCoDynamics(env)
+    oracle = SimulatorDynamics(env)
     state, _ = oracle.from_env(env.get_state().physics)
     with pytest.raises(ValueError, match=r"actions must have shape \(B, H, 1\)"):
         oracle.rollout(state, np.zeros((2, 3)))

@@ -1,0 +1,298 @@
+"""Safe SAC against unconstrained SAC: return, episode cost and constraint violations.
+
+For each task, SAC and safe SAC (PID Lagrangian) train with the same networks and seeds;
+every ``--eval-every`` steps the deterministic policy is evaluated on the same 10 episodes.
+Reported per task: final evaluation return and episode cost (against the limit), the
+constraint violations during training (steps with a positive cost), and plots of return,
+cost and the multiplier over training (``benchmarks/figures/safe_sac_*.png``).
+
+    nice -n 5 python benchmarks/safe_sac.py                   # cart-pole and quadruped
+    nice -n 5 python benchmarks/safe_sac.py --tasks cartpole  # one task
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import machine_summary, markdown_table, write_section  # noqa: E402
+from benchmarks.worker_pool import run_jobs  # noqa: E402
+
+FIGURES = ROOT / "benchmarks" / "figures"
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    env_id: str
+    env_kwargs: dict
+    cost_limit: float
+    steps: int
+    seeds: tuple[int, ...]
+    eval_every: int
+    what: str
+
+
+TASKS = {
+    "cartpole": Task(
+        "cartpole",
+        "robot_rl/CartpoleSwingup-v0",
+        {"track_band": 0.5},
+        cost_limit=5.0,
+        steps=30_000,
+        seeds=(0, 1, 2),
+        eval_every=3_000,
+        what="cart-pole swing-up, cost 1 per step with |x| > 0.5 m, limit 5 per 100-step episode",
+    ),
+    "quadruped": Task(
+        "quadruped",
+        "robot_rl/QuadrupedWalk-v0",
+        {},
+        cost_limit=10.0,
+        steps=30_000,
+        seeds=(0,),
+        eval_every=5_000,
+        what="A1 walking, cost 1 per step with |roll| or |pitch| > 0.4 rad, limit 10 per 500-step episode",
+    ),
+}
+
+
+def worker(algo: str, task_name: str, seed: int, hidden: tuple[int, ...], steps: int) -> dict:
+    from robot_rl.agents import (
+        SAC,
+        LagrangeUpdate,
+        Precision,
+        SACConfig,
+        SafeSAC,
+        SafeSACConfig,
+        TrainConfig,
+        Trainer,
+        configure_torch,
+    )
+    from robot_rl.agents.envs import make_env
+
+    task = TASKS[task_name]
+    steps = steps or task.steps
+    eval_every = min(task.eval_every, steps)
+    configure_torch(1, Precision.BF16)
+    env, eval_env = (
+        make_env(task.env_id, **task.env_kwargs),
+        make_env(task.env_id, **task.env_kwargs),
+    )
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    if algo == "sac":
+        agent = SAC(obs_dim, act_dim, SACConfig(hidden=hidden), seed=seed)
+    else:
+        config = SafeSACConfig(
+            hidden=hidden, cost_limit=task.cost_limit, lagrange=LagrangeUpdate.PID
+        )
+        agent = SafeSAC(obs_dim, act_dim, config, seed=seed)
+    train = TrainConfig(
+        total_steps=steps,
+        eval_every=eval_every,
+        eval_episodes=10,
+        log_every=eval_every,
+        seed=seed,
+    )
+    trainer = Trainer(agent, [env], train, task.env_id, eval_env=eval_env).train()
+    keys = ("eval/return", "eval/cost", "safety/violations", "safety/multiplier", "rollout/cost")
+    curves = [{"step": step, **{k: v[k] for k in keys if k in v}} for step, v in trainer.history]
+    final = trainer.evaluations[-1][1]
+    return {
+        "algo": algo,
+        "task": task_name,
+        "seed": seed,
+        "steps": steps,
+        "return": final.mean_return,
+        "cost": final.mean_cost,
+        "violations": trainer.counters.violations,
+        "curves": curves,
+    }
+
+
+def plot(task: Task, results: list[dict]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+    for algo, color in (("sac", "tab:red"), ("safe-sac", "tab:blue")):
+        runs = [r for r in results if r["algo"] == algo]
+        if not runs:
+            continue
+        steps = [c["step"] for c in runs[0]["curves"]]
+        for ax, key in zip(
+            axes,
+            ("eval/return", "eval/cost", "safety/violations", "safety/multiplier"),
+            strict=True,
+        ):
+            values = [[c.get(key, np.nan) for c in r["curves"]] for r in runs]
+            if np.all(np.isnan(values)):
+                continue
+            mean = np.nanmean(values, axis=0)
+            ax.plot(steps, mean, color=color, label=algo, marker=".")
+            if len(runs) > 1:
+                ax.fill_between(
+                    steps, np.nanmin(values, 0), np.nanmax(values, 0), color=color, alpha=0.2
+                )
+    titles = (
+        "evaluation return",
+        "evaluation episode cost",
+        "violations in training (cumulative)",
+        "Lagrange multiplier λ",
+    )
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("env steps")
+    axes[1].axhline(task.cost_limit, color="k", linestyle="--", label="limit")
+    axes[1].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(task.what, fontsize=10)
+    fig.tight_layout()
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    path = FIGURES / f"safe_sac_{task.name}.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def report(
+    results: list[dict], tasks: list[Task], hidden: tuple[int, ...], load: tuple[str, str, str]
+) -> str:
+    rows, figures = [], []
+    for task in tasks:
+        runs = {
+            a: [r for r in results if r["task"] == task.name and r["algo"] == a]
+            for a in ("sac", "safe-sac")
+        }
+        if not runs["sac"] or not runs["safe-sac"]:
+            continue
+        summary = {}
+        for algo, rs in runs.items():
+            summary[algo] = {
+                k: np.array([r[k] for r in rs], dtype=float)
+                for k in ("return", "cost", "violations")
+            }
+        s, u = summary["safe-sac"], summary["sac"]
+        ret_ratio = s["return"].mean() / u["return"].mean()
+        fewer = 1.0 - s["violations"].mean() / max(u["violations"].mean(), 1e-9)
+        for algo in ("sac", "safe-sac"):
+            m = summary[algo]
+            rows.append(
+                [
+                    task.name,
+                    algo,
+                    len(runs[algo]),
+                    runs[algo][0]["steps"],
+                    f"{m['return'].mean():.1f} ± {m['return'].std():.1f}",
+                    f"{m['cost'].mean():.1f} (limit {task.cost_limit:g})",
+                    f"{m['violations'].mean():.0f} ± {m['violations'].std():.0f}",
+                    f"{ret_ratio:.0%} of SAC's return, {fewer:.0%} fewer violations"
+                    if algo == "safe-sac"
+                    else "",
+                ]
+            )
+        figures.append(f"![{task.name}](benchmarks/figures/safe_sac_{task.name}.png)")
+        plot(task, runs["sac"] + runs["safe-sac"])
+    table = markdown_table(
+        [
+            "task",
+            "agent",
+            "seeds",
+            "env steps",
+            "final eval return",
+            "final eval episode cost",
+            "violations in training",
+            "safe vs SAC",
+        ],
+        rows,
+    )
+    tasks_text = "\n".join(f"- **{t.name}**: {t.what}." for t in tasks)
+    return f"""## Safe SAC against SAC (`benchmarks/safe_sac.py`)
+
+{tasks_text}
+
+Both agents: {"x".join(map(str, hidden))} networks, batch 256, one gradient step per env step,
+bf16 matrix products, the same seeds. Safe SAC uses the PID Lagrangian (K_p 0.05, K_i 0.005,
+K_d 0.05) on the measured training episode costs. Final return and cost are the mean of 10
+deterministic evaluation episodes after training (mean ± std over seeds); violations are
+training steps with a positive cost.
+
+{table}
+
+{chr(10).join(figures)}
+
+Machine: {load[0]} (start); {load[1]} (end). {load[2]}
+Command: `nice -n 5 python benchmarks/safe_sac.py`.
+"""
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        algo, task, seed, hidden, steps = sys.argv[2:7]
+        hidden_sizes = tuple(int(h) for h in hidden.split(","))
+        print(json.dumps(worker(algo, task, int(seed), hidden_sizes, int(steps))))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument(
+        "--steps", type=int, default=0, help="override every task's steps (smoke tests)"
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", help="override every task's seeds")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_safe_sac.jsonl"))
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--report-only", action="store_true", help="report the runs in --out, run none"
+    )
+    parser.add_argument("--load-note", default="", help="what the load was while the runs ran")
+    args = parser.parse_args()
+    start = machine_summary()
+    tasks = [TASKS[name] for name in args.tasks]
+    hidden = ",".join(map(str, args.hidden))
+    jobs = [
+        {"algo": algo, "task": t.name, "seed": seed}
+        for t in tasks
+        for seed in (args.seeds or t.seeds)
+        for algo in ("sac", "safe-sac")
+    ]
+    if args.report_only:
+        jobs = []
+    results = run_jobs(
+        jobs,
+        argv=lambda j: [
+            __file__,
+            "--worker",
+            j["algo"],
+            j["task"],
+            str(j["seed"]),
+            hidden,
+            str(args.steps),
+        ],
+        key=lambda j: (j["algo"], j["task"], j["seed"]),
+        out=args.out,
+        parallel=args.parallel,
+        describe=lambda r: (
+            f"{r['algo']:>8} {r['task']:<10} seed {r['seed']}: return {r['return']:.1f}, "
+            f"cost {r['cost']:.1f}, violations {r['violations']}"
+        ),
+    )
+    text = report(results, tasks, tuple(args.hidden), (start, machine_summary(), args.load_note))
+    print(text)
+    if not args.no_write:
+        write_section("safe-sac", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

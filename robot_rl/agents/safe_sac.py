@@ -1,0 +1,189 @@
+"""Safe SAC: SAC on a constrained MDP through a Lagrange multiplier.
+
+Maximise E[Σ γ^t r_t] subject to E[Σ_t c_t] ≤ ``cost_limit`` per episode, with the env's
+safety ``cost`` signal (the cart leaving its track band, the quadruped tilting past its
+bounds). A cost critic ensemble Q_c learns the discounted cost; the actor minimises
+α log π - Q_r + λ Q_c; λ ≥ 0 is the Lagrange multiplier, moved by the measured episode costs
+of training:
+
+- ``LagrangeUpdate.GRADIENT``: projected dual gradient ascent, λ <- max(0, λ + η (J_c - limit))
+  after every episode; the projection keeps λ non-negative and lets it reach exactly 0
+  (a softplus or log parameterisation starting near 0 barely moves: its gradient vanishes
+  there).
+- ``LagrangeUpdate.PID``: the PID Lagrangian of Stooke, Achiam and Abbeel (2020),
+  λ = max(0, K_p e + I + K_d max(0, ΔJ_c)) with e = J_c - limit and I = max(0, I + K_i e),
+  whose proportional and derivative terms damp the oscillation of the pure integral
+  (gradient) update.
+
+Safety early termination (ending an episode, as terminal, at its first unsafe step) is a
+setting of the loop, ``TrainConfig.safety_termination``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from robot_rl.agents.networks import EnsembleCritic
+from robot_rl.agents.sac import SAC, SACConfig
+from robot_rl.checkpoint import CheckpointError
+from robot_rl.types import Batch
+
+
+class LagrangeUpdate(enum.Enum):
+    """How the Lagrange multiplier follows the measured episode cost."""
+
+    GRADIENT = "gradient"
+    """Projected dual gradient ascent on λ, one step per finished episode."""
+    PID = "pid"
+    """PID control of λ on the constraint violation (Stooke et al., 2020)."""
+
+
+@dataclass(frozen=True)
+class SafeSACConfig(SACConfig):
+    """Hyperparameters of safe SAC (SAC's, plus the constraint's)."""
+
+    cost_limit: float = 10.0
+    """Allowed expected cost per episode (the env's cost summed over an episode)."""
+    lagrange: LagrangeUpdate = LagrangeUpdate.PID
+    """How the multiplier is updated."""
+    multiplier_init: float = 0.0
+    """Initial λ."""
+    multiplier_lr: float = 0.005
+    """Step size η of the dual update, λ per unit of episode cost over the limit (GRADIENT)."""
+    pid_kp: float = 0.05
+    """Proportional gain on (episode cost - limit) (PID)."""
+    pid_ki: float = 0.005
+    """Integral gain (PID)."""
+    pid_kd: float = 0.05
+    """Derivative gain on rises of the episode cost (PID)."""
+    cost_gamma: float = 0.99
+    """Discount of the cost critic."""
+    cost_critics: int = 2
+    """Q-functions in the cost critic ensemble (their mean is used)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not math.isfinite(self.cost_limit) or self.cost_limit < 0.0:
+            raise ValueError(f"cost_limit must be a finite number >= 0, got {self.cost_limit}")
+        if self.multiplier_init < 0.0 or self.multiplier_lr <= 0.0:
+            raise ValueError("multiplier_init must be >= 0 and multiplier_lr > 0")
+        if min(self.pid_kp, self.pid_ki, self.pid_kd) < 0.0:
+            raise ValueError("PID gains must be >= 0")
+        if not 0.0 <= self.cost_gamma < 1.0:
+            raise ValueError(f"cost_gamma must be in [0, 1), got {self.cost_gamma}")
+        if self.cost_critics < 1:
+            raise ValueError("cost_critics must be >= 1")
+
+
+class SafeSAC(SAC):
+    """SAC with a cost critic and a Lagrange multiplier on the expected episode cost.
+
+    Args:
+        obs_dim: observation length.
+        act_dim: action length.
+        config: hyperparameters, including ``cost_limit``.
+        seed: seeds the network initialisation and the policy noise.
+    """
+
+    algorithm: ClassVar[str] = "safe-sac"
+    config: SafeSACConfig
+
+    def __init__(self, obs_dim: int, act_dim: int, config: SafeSACConfig, seed: int = 0) -> None:
+        if not isinstance(config, SafeSACConfig):
+            raise TypeError("SafeSAC needs a SafeSACConfig")
+        super().__init__(obs_dim, act_dim, config, seed)
+        self._multiplier = config.multiplier_init
+        self._pid_integral = config.multiplier_init
+        self._last_cost: float | None = None
+        self.episode_cost = math.nan
+
+    def build_critics(self) -> dict[str, nn.Module]:
+        c = self.config
+        critics = super().build_critics()
+        critics["cost"] = EnsembleCritic(self.obs_dim, self.act_dim, c.hidden, c.cost_critics)
+        return critics
+
+    @property
+    def multiplier(self) -> float:
+        """λ ≥ 0."""
+        return self._multiplier
+
+    # -- losses ------------------------------------------------------------------------------
+    def critic_loss(
+        self,
+        batch: Batch,
+        next_action: torch.Tensor,
+        next_log_prob: torch.Tensor,
+        alpha: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        terms = super().critic_loss(batch, next_action, next_log_prob, alpha)
+        with torch.no_grad():
+            next_qc = self.targets["cost"](batch.next_obs, next_action).mean(0)
+            target = batch.cost + self.config.cost_gamma * (1.0 - batch.terminated) * next_qc
+        qc = self.critics["cost"](batch.obs, batch.action)
+        terms["cost_critic"] = 0.5 * (qc - target).square().mean(-1).sum()
+        return terms
+
+    def actor_loss(
+        self, batch: Batch, action: torch.Tensor, log_prob: torch.Tensor, alpha: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        terms = super().actor_loss(batch, action, log_prob, alpha)
+        qc = self.critics["cost"](batch.obs, action).mean(0)
+        terms["cost_penalty"] = self.multiplier * qc.mean()
+        return terms
+
+    # -- the multiplier ------------------------------------------------------------------------
+    def on_episodes(self, returns: Sequence[float], costs: Sequence[float]) -> None:
+        """Move λ by the mean cost of the episodes that just ended."""
+        if not len(costs):
+            return
+        cost = float(np.mean(costs))
+        self.episode_cost = cost
+        error = cost - self.config.cost_limit
+        c = self.config
+        if c.lagrange is LagrangeUpdate.GRADIENT:
+            self._multiplier = max(0.0, self._multiplier + c.multiplier_lr * error)
+        else:
+            self._pid_integral = max(0.0, self._pid_integral + c.pid_ki * error)
+            rise = 0.0 if self._last_cost is None else max(0.0, cost - self._last_cost)
+            self._multiplier = max(0.0, c.pid_kp * error + self._pid_integral + c.pid_kd * rise)
+        self._last_cost = cost
+
+    def metrics(self) -> dict[str, float]:
+        """The constraint's state for the logger."""
+        return {
+            "safety/multiplier": self.multiplier,
+            "safety/cost_limit": self.config.cost_limit,
+            "safety/episode_cost": self.episode_cost,
+        }
+
+    # -- checkpointing -----------------------------------------------------------------------
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors, metadata = super().state_dict()
+        metadata["multiplier"] = {
+            "multiplier": self._multiplier,
+            "pid_integral": self._pid_integral,
+            "last_cost": self._last_cost,
+            "episode_cost": None if math.isnan(self.episode_cost) else self.episode_cost,
+        }
+        return tensors, metadata
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+        super().load_state_dict(tensors, metadata)
+        try:
+            state = metadata["multiplier"]
+            self._multiplier = float(state["multiplier"])
+            self._pid_integral = float(state["pid_integral"])
+            self._last_cost = state["last_cost"]
+            cost = state["episode_cost"]
+        except (KeyError, TypeError) as err:
+            raise CheckpointError(f"safe SAC state is missing {err}") from None
+        self.episode_cost = math.nan if cost is None else float(cost)

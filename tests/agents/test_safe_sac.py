@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from robot_rl.agents import TrainConfig, Trainer
+from robot_rl.agents.safe_sac import LagrangeUpdate, SafeSAC, SafeSACConfig
+from robot_rl.types import Batch
+
+from .fakes import PointEnv
+
+
+def _config(mode: LagrangeUpdate, **kwargs) -> SafeSACConfig:
+    return SafeSACConfig(hidden=(32, 32), batch_size=32, cost_limit=5.0, lagrange=mode, **kwargs)
+
+
+@pytest.mark.parametrize("mode", list(LagrangeUpdate))
+def test_multiplier_rises_while_cost_exceeds_the_limit_and_falls_once_met(mode):
+    agent = SafeSAC(2, 1, _config(mode, multiplier_init=0.0), seed=0)
+    trace = [agent.multiplier]
+    for _ in range(30):  # episode cost 20 > limit 5
+        agent.on_episodes([0.0], [20.0])
+        trace.append(agent.multiplier)
+    rising = trace[1:]
+    assert all(b >= a for a, b in itertools.pairwise(rising))
+    assert trace[-1] > trace[0] + 0.1
+    peak = trace[-1]
+    for _ in range(300):  # cost 0 < limit: the multiplier relaxes, never below zero
+        agent.on_episodes([0.0], [0.0])
+        trace.append(agent.multiplier)
+        assert agent.multiplier >= 0.0
+    assert trace[-1] < 0.5 * peak
+
+
+@pytest.mark.parametrize("mode", list(LagrangeUpdate))
+def test_multiplier_is_projected_onto_zero_not_below(mode):
+    agent = SafeSAC(2, 1, _config(mode, multiplier_init=0.3, multiplier_lr=1.0), seed=0)
+    for _ in range(200):
+        agent.on_episodes([0.0], [0.0])
+    assert agent.multiplier == 0.0
+
+
+@pytest.mark.parametrize("limit", [-1.0, math.nan, math.inf])
+def test_bad_cost_limit_is_rejected(limit):
+    with pytest.raises(ValueError, match="cost_limit"):
+        SafeSACConfig(cost_limit=limit)
+
+
+def test_cost_critic_learns_the_cost_and_the_penalty_pushes_the_actor_away():
+    """With the reward flat, a large multiplier makes the actor avoid the costly action."""
+    agent = SafeSAC(2, 1, _config(LagrangeUpdate.PID, cost_gamma=0.0, multiplier_init=5.0), seed=0)
+    g = torch.Generator().manual_seed(0)
+    n = 128
+    obs = torch.randn(n, 2, generator=g)
+    action = torch.rand(n, 1, generator=g) * 2 - 1
+    batch = Batch(
+        obs=obs,
+        action=action,
+        reward=torch.zeros(n),
+        next_obs=obs,
+        terminated=torch.zeros(n),
+        cost=(action[:, 0] > 0).float(),  # positive actions are unsafe
+    )
+    before = agent.actor(obs).mean().item()
+    for _ in range(300):
+        agent.update(batch)
+    with torch.no_grad():
+        qc = agent.critics["cost"](obs, torch.full((n, 1), 0.8)).mean()
+        qc_safe = agent.critics["cost"](obs, torch.full((n, 1), -0.8)).mean()
+    assert qc > 0.7
+    assert qc_safe < 0.3
+    assert agent.actor(obs).mean().item() < min(before, 0.0) - 0.2
+
+
+def test_safe_sac_runs_in_the_loop_and_resumes_its_multiplier(tmp_path):
+    def trainer(total, path=None):
+        agent = SafeSAC(2, 1, _config(LagrangeUpdate.GRADIENT), seed=0)
+        config = TrainConfig(total_steps=total, learning_starts=20, eval_every=0, log_every=50)
+        return Trainer(agent, [PointEnv(band=0.1)], config, "point", checkpoint_path=path)
+
+    straight = trainer(120).train()
+    assert straight.agent.multiplier > 0.0
+    assert straight.history[-1][1]["safety/multiplier"] == pytest.approx(straight.agent.multiplier)
+    path = tmp_path / "safe.pt"
+    trainer(60, path).train()
+    resumed = trainer(120, path).load(path).train()
+    assert resumed.agent.multiplier == straight.agent.multiplier
+    torch.testing.assert_close(
+        next(resumed.agent.critics["cost"].parameters()),
+        next(straight.agent.critics["cost"].parameters()),
+        rtol=0,
+        atol=0,
+    )
