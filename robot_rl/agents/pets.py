@@ -83,6 +83,22 @@ class ModelConfig:
     action_history: int = 1
     """Past actions in the model's input: 1 lets it learn an action latency under a period."""
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.elites <= self.members:
+            raise ValueError(
+                f"model.elites must be in [1, members={self.members}], got {self.elites}"
+            )
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"model.hidden must be positive widths, got {self.hidden}")
+        if min(self.batch_size, self.max_epochs, self.patience) < 1 or self.action_history < 0:
+            raise ValueError("model.batch_size, max_epochs, patience >= 1 and action_history >= 0")
+        if self.learning_rate <= 0 or self.weight_decay < 0:
+            raise ValueError("model.learning_rate must be > 0 and weight_decay >= 0")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(
+                f"model.holdout_fraction must be in [0, 1), got {self.holdout_fraction}"
+            )
+
 
 @dataclass(frozen=True)
 class PlannerConfig:
@@ -115,6 +131,18 @@ class PlannerConfig:
     temperature: float = 1.0
     """MPPI temperature, in return units."""
 
+    def __post_init__(self) -> None:
+        if min(self.horizon, self.population, self.iterations, self.particles) < 1:
+            raise ValueError("planner.horizon, population, iterations and particles must be >= 1")
+        if not 1 <= self.elites <= self.population:
+            raise ValueError(
+                f"planner.elites must be in [1, population={self.population}], got {self.elites}"
+            )
+        if self.noise_beta < 0 or not 0.0 <= self.alpha < 1.0 or self.temperature <= 0:
+            raise ValueError("planner.noise_beta >= 0, alpha in [0, 1) and temperature > 0")
+        if self.cost_weight < 0:
+            raise ValueError(f"planner.cost_weight must be >= 0, got {self.cost_weight}")
+
 
 @dataclass(frozen=True)
 class PETSConfig:
@@ -146,6 +174,14 @@ class PETSConfig:
     """Log outputs."""
     model: ModelConfig = field(default_factory=ModelConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.random_episodes < 0 or self.success_window < 1:
+            raise ValueError("need episodes >= 1, random_episodes >= 0 and success_window >= 1")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if self.max_episode_steps is not None and self.max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be >= 1, got {self.max_episode_steps}")
 
 
 def make_optimizer(

@@ -110,3 +110,12 @@ def test_pets_improves_on_the_pendulum_within_four_episodes(tmp_path: Path):
     # A random episode barely moves the pendulum (return 0.5); within three planned episodes
     # PETS pumps it well up (returns 5, 21, 34 here; a full swing-up and hold scores ~65).
     assert max(h.ret for h in history[1:]) > history[0].ret + 20
+
+
+def test_configs_reject_bad_values():
+    with pytest.raises(ValueError, match=r"model\.elites"):
+        ModelConfig(members=3, elites=4)
+    with pytest.raises(ValueError, match=r"planner\.elites"):
+        PlannerConfig(population=10, elites=20)
+    with pytest.raises(ValueError, match="episodes"):
+        PETSConfig(episodes=0)

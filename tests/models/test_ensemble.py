@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -144,3 +145,21 @@ def test_bad_arguments_raise():
         model.set_normalization(torch.zeros(4, 3), torch.zeros(4, 3))
     with pytest.raises(ValueError, match="obs_dim=3, act_dim=2, but the env has obs_dim=5"):
         check_model_dims(model, 5, 1)
+
+
+def test_mean_prediction_plugs_into_trajectory_optimisation():
+    from robot_rl.controllers import TorchDynamics
+
+    model = fitted_model()
+    dynamics = TorchDynamics(model.mean_next_obs, state_size=3, action_size=2)
+    x, u = torch.randn(4, 3), torch.randn(4, 2)
+    np_next = dynamics.step(x.numpy(), u.numpy())
+    np.testing.assert_allclose(
+        np_next, model.mean_next_obs(x, u).detach().numpy(), rtol=1e-6, atol=1e-6
+    )
+    A, B = dynamics.jacobians(x.numpy(), u.numpy())
+    jx, ju = torch.func.vmap(
+        torch.func.jacrev(lambda a, b: model.mean_next_obs(a[None], b[None])[0], argnums=(0, 1))
+    )(x, u)
+    np.testing.assert_allclose(A, jx.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(B, ju.detach().numpy(), rtol=1e-5, atol=1e-6)
