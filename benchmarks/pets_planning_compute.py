@@ -193,6 +193,7 @@ def main() -> None:
             "planning, s/action (median / best)",
             "planning / bound, best-shape rate (median / best)",
             "planning / bound, config-shape rate (median)",
+            "per-round ratios, best-shape rate",
         ],
         [
             [
@@ -202,6 +203,7 @@ def main() -> None:
                 f"{np.median(plans):.3f} / {plans.min():.3f}",
                 f"{np.median(ratio(t, 1)):.2f} / {ratio(t, 1).min():.2f}",
                 f"{np.median(ratio(t, 0)):.2f}",
+                " ".join(f"{q:.2f}" for q in ratio(t, 1)),
             ]
             for t, (own, best, plans) in results.items()
         ],
@@ -213,7 +215,10 @@ def main() -> None:
         "## PETS planning compute (`benchmarks/pets_planning_compute.py`)\n\n"
         "Reference PETS configuration on the cart-pole: 7 members (5 elites), 4x200 SiLU, CEM "
         "population 350, 35 elites, horizon 15, 5 iterations, 20 particles, TS1. "
-        f"{args.rounds} interleaved rounds of (matmul rates, one `MPC.act`). The bound uses the "
+        f"{args.rounds} rounds, each measuring the matmul rates and then one `MPC.act`; a "
+        "round's ratio divides its planning time by the bound from its own rates (the machine "
+        "is shared, so both drift together), and the table gives the median over rounds. "
+        "The bound uses the "
         "best `baddbmm` rate over the configuration's own hidden-layer shape "
         f"{SHAPES[0]} and larger ones ({', '.join(map(str, SHAPES[1:]))}); the last column uses "
         "the configuration's shape alone.\n\n"
