@@ -1,4 +1,4 @@
-"""Learning agents: SAC, safe (Lagrangian) SAC and reset-free SAC.
+"""Learning agents: SAC, safe (Lagrangian) SAC, reset-free SAC and PETS.
 
 The learners (``SAC``, ``SafeSAC``) hold networks, losses and gradient steps; the trainers
 (``Trainer``, ``ResetFreeTrainer``) run the loop collect → update → evaluate → checkpoint.
@@ -7,6 +7,7 @@ The learners (``SAC``, ``SafeSAC``) hold networks, losses and gradient steps; th
 from robot_rl.agents.buffers import ReplayBuffer
 from robot_rl.agents.envs import make_env
 from robot_rl.agents.networks import ActorPolicy, EnsembleCritic, SquashedGaussianActor
+from robot_rl.agents.pets import PETS, EpisodeLog, PETSConfig
 from robot_rl.agents.reset_free import (
     ResetFreeConfig,
     ResetFreeEnv,
@@ -27,12 +28,15 @@ from robot_rl.agents.sac import (
 from robot_rl.agents.safe_sac import LagrangeUpdate, SafeSAC, SafeSACConfig
 
 __all__ = [
+    "PETS",
     "SAC",
     "ActorPolicy",
     "Counters",
     "EnsembleCritic",
+    "EpisodeLog",
     "LagrangeUpdate",
     "NonFiniteError",
+    "PETSConfig",
     "Precision",
     "ReplayBuffer",
     "ResetFreeConfig",

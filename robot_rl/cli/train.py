@@ -12,6 +12,7 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
     "safe-sac": ("robot_rl.cli.train_safe_sac", "SAC with a Lagrangian safety constraint"),
     "reset-free": ("robot_rl.cli.train_reset_free", "reset-free SAC (forward + reset agents)"),
     "gps": ("robot_rl.cli.train_gps", "mirror-descent guided policy search (reaching tasks)"),
+    "pets": ("robot_rl.cli.train_pets", "PETS: a learned dynamics ensemble planned on with MPC"),
 }
 
 

@@ -6,6 +6,12 @@ Dynamics and their derivatives come from analytic CasADi models, the MuJoCo simu
 torch models behind one interface (``DifferentiableDynamics``); costs are named CasADi terms
 (``Cost``); ``TrajOptMPC`` runs any of the optimisers as a receding-horizon ``Policy``, and
 ``make_mpc`` builds one for the swing-up and arm-reaching envs.
+
+Sampling-based optimisers (CEM, iCEM, MPPI, random shooting) search over (batch, horizon,
+action) tensors; ``MPC`` runs one as a receding-horizon ``Policy`` against anything that
+scores action sequences: a learned ensemble (``robot_rl.models.ModelEnv``), the true
+simulator (``robot_rl.models.SimulatorDynamics``) or any batched ``Dynamics``
+(``DynamicsEvaluator``).
 """
 
 from robot_rl.controllers.costs import Cost, CostDerivatives, quadratic
@@ -45,7 +51,18 @@ from robot_rl.controllers.models import (
     rk4_quadrature,
     semi_implicit_euler,
 )
+from robot_rl.controllers.mpc import MPC, DynamicsEvaluator, PlanStats, TrajectoryEvaluator
 from robot_rl.controllers.nmpc import NMPC, NLPSolver, PathConstraint
+from robot_rl.controllers.optimizers import (
+    CEM,
+    ICEM,
+    MPPI,
+    Objective,
+    Optimizer,
+    RandomShooting,
+    Solution,
+    colored_noise,
+)
 from robot_rl.controllers.presets import PlannerKind, PlanningModel, make_mpc
 from robot_rl.controllers.problems import (
     REFERENCE_OPTIMUM,
@@ -66,7 +83,11 @@ from robot_rl.controllers.receding_horizon import (
 from robot_rl.controllers.stabilizer import LQRController
 
 __all__ = [
+    "CEM",
+    "ICEM",
     "ILQR",
+    "MPC",
+    "MPPI",
     "NMPC",
     "REFERENCE_CARTPOLE",
     "REFERENCE_OPTIMUM",
@@ -79,6 +100,7 @@ __all__ = [
     "Cost",
     "CostDerivatives",
     "DifferentiableDynamics",
+    "DynamicsEvaluator",
     "ILQRSettings",
     "IterationLog",
     "LQRController",
@@ -89,21 +111,28 @@ __all__ = [
     "MujocoDynamics",
     "MujocoJacobian",
     "NLPSolver",
+    "Objective",
+    "Optimizer",
     "PathConstraint",
     "Pendulum",
     "PendulumParams",
+    "PlanStats",
     "PlannerKind",
     "PlanningModel",
     "Problem",
+    "RandomShooting",
     "Regularization",
+    "Solution",
     "SolverStatus",
     "SwingupObserver",
     "TorchDynamics",
     "TrajOptMPC",
+    "TrajectoryEvaluator",
     "TrajectoryOptimizer",
     "TrajectoryResult",
     "cartpole_reference",
     "cartpole_swingup_cost",
+    "colored_noise",
     "finite_horizon_lqr",
     "infinite_horizon_lqr",
     "make_mpc",
