@@ -33,10 +33,9 @@ from robot_rl.evaluation import RandomPolicy
 from robot_rl.models import (
     EnsembleTrainer,
     GaussianEnsemble,
-    ModelEnv,
-    Propagation,
     TransitionDataset,
     collect_episode,
+    prediction_error_by_horizon,
     score,
 )
 
@@ -94,40 +93,6 @@ def collect(env, episodes: int, seed0: int) -> tuple[TransitionDataset, list[lis
     return data, runs
 
 
-def horizon_error(
-    model: GaussianEnsemble, runs: list[list], scale: np.ndarray
-) -> tuple[float, float]:
-    """RMSE at step HORIZON of the open-loop mean prediction, and of predicting no change."""
-    h, a = model.action_history, model.act_dim
-    starts, actions, pasts, targets = [], [], [], []
-    for transitions in runs:
-        obs = np.array([t.obs for t in transitions])
-        act = np.array([t.action for t in transitions])
-        nxt = np.array([t.next_obs for t in transitions])
-        padded = np.concatenate([np.zeros((h, a)), act])
-        for t in range(len(transitions) - HORIZON + 1):
-            starts.append(obs[t])
-            actions.append(act[t : t + HORIZON])
-            pasts.append(padded[t : t + h])
-            targets.append(nxt[t + HORIZON - 1])
-    starts, targets = np.array(starts), np.array(targets)
-    env = ModelEnv(
-        model,
-        lambda o, a_, n: n[..., 0] * 0,
-        particles=1,
-        propagation=Propagation.EXPECTATION,
-        sample=False,
-    )
-    predicted = env.rollout(
-        torch.as_tensor(starts, dtype=torch.float32),
-        torch.as_tensor(np.array(actions), dtype=torch.float32),
-        torch.as_tensor(np.array(pasts), dtype=torch.float32),
-    )[:, 0, -1].numpy()
-    rmse = float(np.sqrt((((predicted - targets) / scale) ** 2).mean()))
-    still = float(np.sqrt((((starts - targets) / scale) ** 2).mean()))
-    return rmse, still
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=20, help="training episodes per task")
@@ -166,7 +131,7 @@ def main() -> None:
         ).fit(train.batch(), train.past_actions(config.action_history))
         held_out = score(model, test.batch(), test.past_actions(config.action_history))
         scale = np.where(train.batch().obs.std(0) > 1e-6, train.batch().obs.std(0), 1.0)
-        rmse, still = horizon_error(model, test_runs, scale)
+        (rmse,), (still,) = prediction_error_by_horizon(model, test_runs, [HORIZON], scale)
 
         batch = test.batch()
         obs = torch.as_tensor(batch.obs)

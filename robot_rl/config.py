@@ -57,13 +57,28 @@ def build(config_type: type[T], data: Mapping[str, Any], where: str = "config") 
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; known keys: {', '.join(fields)}")
     hints = typing.get_type_hints(config_type)
-    values = {name: _convert(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    values = {
+        name: _convert(hints[name], _over_default(fields[name], value), f"{where}.{name}")
+        for name, value in data.items()
+    }
     try:
         return config_type(**values)
     except (ValueError, TypeError) as err:
         if isinstance(err, ConfigError):
             raise
         raise ConfigError(f"{where}: {err}") from err
+
+
+def _over_default(field: dataclasses.Field, value: Any) -> Any:
+    """A section given in part keeps the rest of its field's default, not of its class's
+    (``LearnConfig.planner`` may default to a lean ``PlannerConfig``; a config that sets only
+    the horizon keeps the lean rest)."""
+    if not isinstance(value, Mapping) or field.default_factory is dataclasses.MISSING:
+        return value
+    default = field.default_factory()
+    if not dataclasses.is_dataclass(default):
+        return value
+    return {**to_dict(default), **value}
 
 
 def to_dict(config: Any) -> Any:

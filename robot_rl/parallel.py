@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from robot_rl.envs.randomization import DomainParams
+from robot_rl.envs.randomization import DomainParams, RandomizationTable
 from robot_rl.evaluation import Episode, run_episode
 from robot_rl.types import Policy
 
@@ -180,19 +180,23 @@ def evaluate_jobs(
 
 
 def randomized_jobs(
-    env_id: str, engine: str, episodes: int, seed: int, **env_kwargs: Any
+    env_id: str,
+    engine: str,
+    episodes: int,
+    seed: int,
+    table: RandomizationTable | None = None,
+    **env_kwargs: Any,
 ) -> list[EpisodeJob]:
-    """``episodes`` jobs, each with parameters drawn from the env's default randomization."""
+    """``episodes`` jobs, each with parameters drawn from ``table`` (None: the env's default
+    randomization table)."""
     import robot_rl
     from robot_rl.envs.randomization import sample_domain_params
 
-    entry = robot_rl.envs.env_entry(env_id)
+    if table is None:
+        table = robot_rl.envs.env_entry(env_id).randomization.table
     env = robot_rl.make(env_id, engine=engine, **env_kwargs)
     rng = np.random.default_rng(seed)
-    draws = [
-        sample_domain_params(env.nominal_params, entry.randomization.table, rng)
-        for _ in range(episodes)
-    ]
+    draws = [sample_domain_params(env.nominal_params, table, rng) for _ in range(episodes)]
     env.close()
     kwargs = tuple(sorted(env_kwargs.items()))
     return [EpisodeJob(env_id, engine, p, seed + i, kwargs) for i, p in enumerate(draws)]

@@ -464,17 +464,27 @@ class PETS:
         self._fitted = bool(history)
 
 
-def build(config: PETSConfig, logger: Logger | None = None) -> PETS:
-    """A ``PETS`` for ``config`` (the env, model, trainer and planner it describes)."""
+def build(config: PETSConfig, logger: Logger | None = None, env: gym.Env | None = None) -> PETS:
+    """A ``PETS`` for ``config`` (the env, model, trainer and planner it describes).
+
+    Args:
+        env: an env made by the caller (e.g. with a custom randomization table) in place of
+            the one ``config`` describes; it must be ``config.env``.
+    """
     import robot_rl
     from robot_rl.config import to_dict
 
-    kwargs = (
-        {} if config.max_episode_steps is None else {"max_episode_steps": config.max_episode_steps}
-    )
-    env = robot_rl.make(
-        config.env, engine=config.engine, randomization=config.randomization, **kwargs
-    )
+    if env is None:
+        kwargs = (
+            {}
+            if config.max_episode_steps is None
+            else {"max_episode_steps": config.max_episode_steps}
+        )
+        env = robot_rl.make(
+            config.env, engine=config.engine, randomization=config.randomization, **kwargs
+        )
+    elif env.spec is not None and env.spec.id != config.env:
+        raise ValueError(f"the env given is {env.spec.id}, the config's is {config.env}")
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     m, p = config.model, config.planner
     seeds = np.random.SeedSequence(config.seed).generate_state(4)

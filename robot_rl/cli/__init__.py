@@ -15,6 +15,14 @@ from collections.abc import Sequence
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": (
+        "robot_rl.cli.run",
+        "the main job: learn, evaluate, deploy, identify, report (resumable)",
+    ),
+    "sweep": (
+        "robot_rl.cli.sweep",
+        "the main job over seeds and hyperparameters, in parallel on Ray (or in-process)",
+    ),
     "envs": (
         "robot_rl.cli.envs",
         "list every env with its engines, spaces and randomizable parameters",

@@ -69,6 +69,12 @@ class PolicyError(RuntimeError):
     """The policy raised; the original exception is the ``__cause__``."""
 
 
+WARM_UP_BUDGETS = 10
+WARM_UP_SECONDS = 2.0
+"""A policy's warm-up call (see ``PolicyRunner.warm_up``) may take this many call budgets
+or this many seconds, whichever is longer."""
+
+
 class PolicyRunner:
     """Calls ``policy.act`` with a time budget.
 
@@ -118,6 +124,23 @@ class PolicyRunner:
         except Exception as err:
             raise PolicyError(f"policy.reset() raised {err!r}") from err
 
+    def warm_up(self, obs: np.ndarray) -> None:
+        """One call on ``obs``, its action discarded, before a robot is armed.
+
+        A policy's first call is its slowest (lazy allocations, first-call overheads of the
+        tensor library); made here, it cannot miss the first cycles' deadlines. It gets
+        ``WARM_UP_BUDGETS`` budgets or ``WARM_UP_SECONDS``, whichever is longer (a call still
+        running then counts as stalled). The caller resets the policy afterwards, so the
+        episode starts clean.
+
+        Raises:
+            PolicyError: the policy raised.
+        """
+        if self.timeout is None:
+            self._call(obs)
+        else:
+            self._submit(obs, max(WARM_UP_BUDGETS * self.timeout, WARM_UP_SECONDS))
+
     def act(self, obs: np.ndarray) -> np.ndarray | None:
         """The policy's action for ``obs``, or None when it did not answer in time.
 
@@ -132,23 +155,31 @@ class PolicyRunner:
             late, self._pending = self._pending, None
             if late.exception() is not None:
                 raise PolicyError(f"policy raised {late.exception()!r}") from late.exception()
+        return self._submit(obs, self.timeout)
+
+    def _submit(self, obs: np.ndarray, timeout: float) -> np.ndarray | None:
+        """Hand ``obs`` to the worker; its action, or None (stalled) after ``timeout`` s."""
         future: concurrent.futures.Future = concurrent.futures.Future()
         with self._wake:
             self._requests.append((obs, future))
             self._wake.notify()
         try:
-            return future.result(timeout=self.timeout)
+            return future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:
             self._pending = future
             return None
         except Exception as err:
             raise PolicyError(f"policy raised {err!r}") from err
 
-    def close(self) -> None:
-        """Stop the worker thread (a stalled call is abandoned; the thread is a daemon)."""
+    def close(self, grace: float = 2.0) -> None:
+        """Stop the worker thread. A call still running gets ``grace`` s to return (a thread
+        busy in native code when the interpreter exits aborts the process); one stalled for
+        longer is abandoned (the thread is a daemon)."""
         with self._wake:
             self._closed = True
             self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=grace)
 
     def _call(self, obs: np.ndarray) -> np.ndarray:
         try:
@@ -413,6 +444,8 @@ class Deployment:
         robot, spec = self.robot, self.robot.spec
         try:
             state = robot.start_episode(seed=self.config.seed + index) if start else robot.read()
+            self.history.reset()
+            runner.warm_up(self.history.push(state.observation))
             runner.reset()
             robot.activate()
         except PolicyError as err:

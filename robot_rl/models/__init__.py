@@ -9,6 +9,7 @@ from robot_rl.models.ensemble import (
     check_model_dims,
 )
 from robot_rl.models.model_env import ModelEnv, Propagation, TerminationFn
+from robot_rl.models.prediction import prediction_error_by_horizon
 from robot_rl.models.simulator import ControlDelay, SimulatorDynamics
 from robot_rl.models.trainer import (
     EnsembleTrainer,
@@ -37,5 +38,6 @@ __all__ = [
     "check_model_dims",
     "collect_episode",
     "inputs_and_targets",
+    "prediction_error_by_horizon",
     "score",
 ]

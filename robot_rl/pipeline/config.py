@@ -12,11 +12,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from robot_rl.agents.pets import ModelConfig, PlannerConfig
-
 import robot_rl
+from robot_rl.agents.pets import ModelConfig, PlannerConfig
 from robot_rl.envs import Engine
-from robot_rl.envs.randomization import PARAMETER_NAMES
+from robot_rl.envs.randomization import table_from_dict, validate_table
 from robot_rl.models.sysid import FITTABLE
 
 
@@ -39,16 +38,26 @@ class CollectConfig:
             raise ValueError(f"collect.episodes must be >= 1, got {self.episodes}")
 
 
+LEAN_MODEL = ModelConfig(hidden=(128, 128, 128))
+LEAN_PLANNER = PlannerConfig(horizon=20, iterations=2)
+"""The compute-lean PETS of the main job: planning one cart-pole action takes about 25 ms on
+one core of this machine (PETS' own defaults take about 75 ms), so the learned controller
+keeps the robot's 20 Hz rate, with a time budget of 40 ms, while a robot server shares the
+two cores. Measured on a learned cart-pole model over 6 randomized episodes: 3x200 units with
+horizon 25 and 3 iCEM iterations took 74 ms per action; 3x128 units 46 ms; 3x128 with
+horizon 20 and 2 iterations 25 ms, with the same returns."""
+
+
 @dataclass(frozen=True)
 class LearnConfig:
     """Stage 2: PETS (refit the ensemble, plan with MPC) until the task succeeds."""
 
-    max_episodes: int = 10
+    max_episodes: int = 15
     """Budget: episodes in all (the collect stage's included)."""
-    successes: int = 1
+    successes: int = 2
     """Stop after this many consecutive successful episodes."""
-    model: ModelConfig = field(default_factory=ModelConfig)
-    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    model: ModelConfig = field(default_factory=lambda: LEAN_MODEL)
+    planner: PlannerConfig = field(default_factory=lambda: LEAN_PLANNER)
 
     def __post_init__(self) -> None:
         if self.max_episodes < 2:
@@ -61,7 +70,7 @@ class LearnConfig:
 class EvaluateConfig:
     """Stage 3: the learned controller in simulation over randomized parameter draws."""
 
-    episodes: int = 6
+    episodes: int = 8
     """Episodes, each with its own draw of the domain parameters."""
     workers: int = 1
     """Parallel workers (more than 1 runs on Ray: a local instance or ``ray_address``)."""
@@ -89,7 +98,7 @@ class RobotConfig:
     """Each link's mass on the robot relative to the simulator's."""
     damping_add: tuple[float, ...] = (0.05, 0.005)
     """Joint damping the robot has on top of the simulator's, per joint (N·s/m or N·m·s/rad)."""
-    episodes: int = 1
+    episodes: int = 2
     """Episodes per deployment."""
     watchdog_cycles: int = 5
     """Missed control cycles before the robot's watchdog stops it."""
@@ -150,8 +159,5 @@ class RunConfig:
         if self.collect.episodes >= self.learn.max_episodes:
             raise ValueError("learn.max_episodes must exceed collect.episodes")
         if self.randomization is not None:
-            unknown = set(self.randomization) - set(PARAMETER_NAMES)
-            if unknown:
-                raise ValueError(
-                    f"randomization.{sorted(unknown)[0]}: unknown parameter; known: {PARAMETER_NAMES}"
-                )
+            table = table_from_dict(self.randomization)  # names the entry at fault
+            validate_table(table, robot_rl.make(self.env).nominal_params)

@@ -88,6 +88,28 @@ def test_a_stalled_policy_trips_the_watchdog(tmp_path: Path, scripted_policy) ->
     np.testing.assert_array_equal(robot.commands[5], [0.2, 0.2])
 
 
+def test_a_slow_first_call_is_made_before_the_robot_is_armed(
+    tmp_path: Path, scripted_policy
+) -> None:
+    calls: list[float] = []
+
+    def cold_start(step: int) -> None:
+        calls.append(time.perf_counter())
+        if len(calls) == 1:
+            time.sleep(0.3)  # 15 periods: first-call overheads of a planner
+
+    robot = Robot(mock_spec(rate=50.0))
+    policy = scripted_policy([np.array([0.2, 0.2])], hook=cold_start)
+    config = DeployConfig(episode_steps=20, pacing=Pacing.TIMER)
+    result = deploy(
+        robot, policy, config, SafetyConfig(watchdog_cycles=2), record=tmp_path / "r.h5"
+    )
+    assert result.termination is Termination.COMPLETED
+    assert "POLICY_STALL" not in result.event_counts
+    assert len(calls) == 21  # the warm-up, then one call per cycle that sends a command
+    assert_safe_and_recorded(robot, tmp_path / "r.h5", Termination.COMPLETED)
+
+
 any_float = st.floats(allow_nan=True, allow_infinity=True)
 hostile = st.lists(
     st.one_of(
