@@ -160,8 +160,9 @@ def _returns(run: RunDir, path: Path) -> None:
     ax.bar(x + 0.2, robot, 0.4, label="robot (PyBullet, reality gap)")
     ax.set_xticks(x, [n.replace("planner-", "iLQR ") for n in names])
     ax.set_ylabel("episode return")
+    ax.set_ylim(top=1.3 * max([*sim, *robot, 1.0]))  # room for the legend above the bars
     ax.set_title("Simulation vs robot, before and after identification")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
