@@ -141,10 +141,12 @@ def _run_jobs(args: tuple[Callable[[], Policy], Sequence[EpisodeJob], int]) -> l
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
-    policy = make_policy()
     summaries = []
     envs: dict[tuple, Any] = {}
     for job in jobs:
+        # A fresh policy per episode: a stochastic planner's random stream then depends on the
+        # job alone, not on which jobs ran before it on the same worker.
+        policy = make_policy()
         key = (job.env_id, job.engine, job.env_kwargs)
         if key not in envs:
             envs[key] = robot_rl.make(job.env_id, engine=job.engine, **dict(job.env_kwargs))
@@ -165,9 +167,11 @@ def evaluate_jobs(
     executor: Executor,
     success_window: int = 1,
 ) -> list[EpisodeSummary]:
-    """Run every job with a policy from ``make_policy`` (called once per worker chunk, so it
-    must be picklable: a function or a partial of one, loading a checkpoint or building a
-    controller), spreading the jobs over the executor's workers in contiguous chunks."""
+    """Run every job with a fresh policy from ``make_policy`` (called once per job, on the
+    worker, so it must be picklable: a function or a partial of one, loading a checkpoint or
+    building a controller), spreading the jobs over the executor's workers in contiguous
+    chunks. A policy that ``make_policy`` builds deterministically gives the same results
+    whatever the number of workers."""
     if not jobs:
         return []
     chunks = [
