@@ -4,9 +4,7 @@
    box-constrained iLQR cold solve against CasADi + fatrop cold solve on the same problem,
    interleaved in one run; then a 100-step closed-loop MPC run on the same model with
    warm-started iLQR re-solves.
-2. iLQR planning one cart-pole action on a torch dynamics ensemble (the learned ensemble of
-   the PETS issue when ``robot_rl.models.ensemble`` exists; otherwise an untrained stand-in of
-   the reference PETS size, reported as such: timing only).
+2. iLQR on the learned PETS ensemble: ``benchmarks/trajopt_learned.py``.
 3. MPC with iLQR and simulator derivatives on the MuJoCo cart-pole with domain randomization
    on, the controller's model at nominal parameters: success rate over randomized episodes.
 4. The 7-DoF arm: MPC with iLQR and simulator derivatives; final distance to each target,
@@ -30,8 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import robot_rl
 from benchmarks.common import machine_summary, markdown_table, write_section
-from robot_rl.controllers.derivatives import TorchDynamics
-from robot_rl.controllers.ilqr import ILQR, ILQRSettings, LineSearch
+from robot_rl.controllers.ilqr import ILQR, ILQRSettings
 from robot_rl.controllers.models import REFERENCE_CARTPOLE, Cartpole, rk4, rk4_quadrature
 from robot_rl.controllers.nmpc import NMPC, NLPSolver
 from robot_rl.controllers.presets import PlanningModel, make_mpc
@@ -172,67 +169,6 @@ def reference_mpc(steps: int, warm_iterations: int) -> dict[str, float]:
     }
 
 
-# -- 2. learned ensemble ------------------------------------------------------------------------
-def ensemble_planning(threads: int, actions: int) -> dict[str, object]:
-    import torch
-
-    from robot_rl.nn import ensemble_mlp
-
-    torch.set_num_threads(threads)
-    # Until the PETS ensemble is on main: an untrained network of its reference size.
-    source = "untrained stand-in: 7 members x 4 x 200 SiLU (PETS reference size), member mean"
-    torch.manual_seed(0)
-    net = ensemble_mlp(7, 5 + 1, 5, (200, 200, 200, 200))
-
-    def fn(state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        inputs = torch.cat([state, action], dim=-1).expand(7, -1, -1)
-        return state + 0.01 * net(inputs).mean(0)
-
-    # Planning in the observation space (x, cos θ, sin θ, ẋ, θ̇) with actions in [-1, 1].
-    dynamics = TorchDynamics(fn, 5, 1)
-    cost = swingup_cost_on_observation()
-    horizon = 30
-    settings = ILQRSettings(max_iterations=2, line_search=LineSearch.BACKTRACKING)
-    solver = ILQR(dynamics, cost, horizon, -1.0, 1.0, settings)
-    rng = np.random.default_rng(0)
-    obs = np.array([0.0, 1.0, 0.0, 0.0, 0.0])
-    solver.solve(obs)  # compile the cost once
-    plan, times, iters = None, [], []
-    for _ in range(actions):
-        start = time.perf_counter()
-        guess = None if plan is None else solver.warm_start(plan, obs, 1)
-        plan = solver.solve(obs, guess)
-        times.append(time.perf_counter() - start)
-        iters.append(plan.iterations)
-        obs = dynamics.step(obs[None], plan.controls[:1])[0] + rng.normal(0, 1e-3, 5)
-    return {
-        "source": source,
-        "threads": threads,
-        "median": float(np.median(times)),
-        "max": float(np.max(times)),
-        "iterations": float(np.mean(iters)),
-        "horizon": horizon,
-    }
-
-
-def swingup_cost_on_observation():
-    """The cart-pole swing-up cost on the observation (x, cos θ, sin θ, ẋ, θ̇)."""
-    from robot_rl.controllers.costs import Cost
-
-    def state_part(o: ca.SX) -> ca.SX:
-        return (1 + o[1]) + 0.5 * (0.2 * o[0] ** 2 + 0.05 * o[3] ** 2 + 0.001 * o[4] ** 2)
-
-    return Cost(
-        5,
-        1,
-        running={
-            "state": lambda o, a, p: state_part(o),
-            "effort": lambda o, a, p: 0.05 * a[0] ** 2,
-        },
-        terminal={"final": lambda o, p: 10 * state_part(o)},
-    )
-
-
 # -- 3. randomized cart-pole with simulator derivatives ---------------------------------------------
 def randomized_cartpole(episodes: int) -> dict[str, object]:
     env = robot_rl.make("robot_rl/CartpoleSwingup-v0", randomization=True)
@@ -287,7 +223,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and episodes")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    repeats, cart_episodes, arm_episodes, actions = (2, 2, 1, 10) if args.quick else (7, 20, 5, 50)
+    repeats, cart_episodes, arm_episodes = (2, 2, 1) if args.quick else (7, 20, 5)
     load_before = machine_summary()
     print("1. reference problem", flush=True)
     rows, med = reference_solves(repeats)
@@ -297,9 +233,6 @@ def main() -> None:
     )
     mpc = reference_mpc(100, warm_iterations=5)
     print(mpc, flush=True)
-    print("2. ensemble planning", flush=True)
-    ens = [ensemble_planning(threads, actions) for threads in (2, 1)]
-    print(ens, flush=True)
     print("3. randomized cart-pole, simulator derivatives", flush=True)
     cart = randomized_cartpole(cart_episodes)
     print(cart, flush=True)
@@ -341,26 +274,10 @@ def main() -> None:
         f"0.2 rad of upright from step {mpc['up_from']} on and kept there: {mpc['kept_up']} "
         f"(final θ = {mpc['final_angle']:.4f}).",
         "",
-        "### 2. iLQR on a torch ensemble (one cart-pole action)",
+        "### 2. iLQR on the learned ensemble",
         "",
-        markdown_table(
-            ["model", "torch threads", "horizon", "median ms / action", "max ms", "iterations"],
-            [
-                [
-                    e["source"],
-                    e["threads"],
-                    e["horizon"],
-                    f"{1e3 * e['median']:.1f}",
-                    f"{1e3 * e['max']:.1f}",
-                    f"{e['iterations']:.1f}",
-                ]
-                for e in ens
-            ],
-        ),
-        "",
-        "Target 2 (< 50 ms per action on the *learned* ensemble, swinging up) is measured once the "
-        "PETS ensemble is on main; until then this row times the same computation on an untrained "
-        "network of the reference size.",
+        "Measured by `benchmarks/trajopt_learned.py` (its own section below), which needs a "
+        "trained PETS model.",
         "",
         "### 3. MuJoCo cart-pole, domain randomization on, simulator derivatives at nominal parameters",
         "",

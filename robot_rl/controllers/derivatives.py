@@ -437,10 +437,13 @@ class TorchDynamics(DifferentiableDynamics):
     the n output directions), whatever T.
 
     Args:
-        fn: the model; called under ``torch.no_grad`` for rollouts.
+        fn: the model; differentiated for Jacobians, and called under ``torch.no_grad`` for
+            rollouts unless ``rollout_fn`` is given.
         state_size, action_size: n and m.
         dtype: dtype the model runs in (inputs are converted; results are float64 NumPy).
         device: device the model runs on.
+        rollout_fn: a faster, gradient-free equivalent of ``fn`` for rollouts (e.g.
+            ``GaussianEnsemble.mean_step()`` for ``GaussianEnsemble.mean_next_obs``).
     """
 
     def __init__(
@@ -450,11 +453,13 @@ class TorchDynamics(DifferentiableDynamics):
         action_size: int,
         dtype: Any = None,
         device: Any = "cpu",
+        rollout_fn: Callable[[Any, Any], Any] | None = None,
     ) -> None:
         import torch
 
         self._torch = torch
         self.fn = fn
+        self.rollout_fn = fn if rollout_fn is None else rollout_fn
         self.state_size, self.action_size = state_size, action_size
         self.dtype = torch.float32 if dtype is None else dtype
         self.device = torch.device(device)
@@ -464,7 +469,7 @@ class TorchDynamics(DifferentiableDynamics):
 
     def step(self, state: np.ndarray, action: np.ndarray) -> np.ndarray:
         with self._torch.no_grad():
-            out = self.fn(self._tensor(state), self._tensor(action))
+            out = self.rollout_fn(self._tensor(state), self._tensor(action))
         return out.detach().cpu().numpy().astype(np.float64)
 
     def rollout(self, x0: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -474,7 +479,7 @@ class TorchDynamics(DifferentiableDynamics):
             U = self._tensor(actions)
             states = [x]
             for t in range(U.shape[0]):
-                x = self.fn(x, U[t : t + 1])
+                x = self.rollout_fn(x, U[t : t + 1])
                 states.append(x)
             return self._torch.cat(states).cpu().numpy().astype(np.float64)
 
@@ -501,7 +506,7 @@ class TorchDynamics(DifferentiableDynamics):
             for t in range(Ub.shape[0]):
                 u = Ub[t] + al * kt[t] + be * ((x - Xb[t]) @ Kt[t].T)
                 u = torch.minimum(torch.maximum(u, lo[t]), hi[t])
-                x = self.fn(x, u)
+                x = self.rollout_fn(x, u)
                 xs.append(x)
                 us.append(u)
             X = torch.stack(xs, dim=1).cpu().numpy().astype(np.float64)

@@ -6,6 +6,7 @@ from robot_rl.models.ensemble import (
     GaussianEnsemble,
     GaussianPrediction,
     GroupedForward,
+    MeanStep,
     check_model_dims,
 )
 from robot_rl.models.model_env import ModelEnv, Propagation, TerminationFn
@@ -28,6 +29,7 @@ __all__ = [
     "GaussianEnsemble",
     "GaussianPrediction",
     "GroupedForward",
+    "MeanStep",
     "ModelEnv",
     "ModelScore",
     "Propagation",

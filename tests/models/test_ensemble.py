@@ -163,3 +163,24 @@ def test_mean_prediction_plugs_into_trajectory_optimisation():
     )(x, u)
     np.testing.assert_allclose(A, jx.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(B, ju.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_fast_mean_step_matches_the_differentiable_mean():
+    from robot_rl.controllers import TorchDynamics
+
+    model = fitted_model()
+    step = model.mean_step()
+    for rows in (1, 7, 1):  # a new batch size, then a cached one
+        x, u = torch.randn(rows, 3), torch.randn(rows, 2)
+        np.testing.assert_allclose(
+            step(x, u).numpy(), model.mean_next_obs(x, u).detach().numpy(), rtol=1e-5, atol=1e-5
+        )
+    slow = TorchDynamics(model.mean_next_obs, 3, 2)
+    fast = TorchDynamics(model.mean_next_obs, 3, 2, rollout_fn=step)
+    x0, actions = (
+        np.random.default_rng(0).normal(size=3),
+        np.random.default_rng(1).normal(size=(20, 2)),
+    )
+    np.testing.assert_allclose(
+        fast.rollout(x0, actions), slow.rollout(x0, actions), rtol=1e-4, atol=1e-4
+    )
