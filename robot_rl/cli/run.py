@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -67,5 +68,16 @@ def main(argv: Sequence[str], prog: str) -> int:
             return 0
         run = start(config, args.runs_dir, args.name)
         print(f"run folder: {run.path}")
-    execute(run, config)
+    from robot_rl.hardware import RobotError
+
+    try:
+        execute(run, config)
+    except RobotError as err:
+        print(
+            f"{prog}: error: the robot is not available: {err}\n"
+            f"Finished stages are kept; when the robot answers, continue with "
+            f"`{prog} --resume {run.path}`.",
+            file=sys.stderr,
+        )
+        return 3
     return 0

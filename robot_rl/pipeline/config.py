@@ -87,11 +87,17 @@ class RobotConfig:
     """Stage 4: the stand-in real robot, and how it differs from the simulator.
 
     The reality gap scales the robot's link masses one by one (in the order ``robot-rl envs``
-    prints) and adds joint damping; identification then tries to recover them.
+    prints) and adds joint damping; identification then tries to recover them. With an
+    ``endpoint`` the job deploys to a robot server that is already running (yours, a real
+    robot's) instead: the gap settings then play no part and its true parameters are unknown.
     """
 
     backend: RobotBackend = RobotBackend.NETWORK
     """Networked robot server (authenticated) or an in-process simulated robot."""
+    endpoint: str | None = None
+    """A running robot server to deploy to (``tcp://host:port``); None: start one for the run."""
+    keys: str | None = None
+    """Client key folder for ``endpoint`` (None: ``$ROBOT_RL_KEYS`` or ``~/.robot_rl/keys``)."""
     engine: Engine = Engine.PYBULLET
     """Engine of the stand-in robot."""
     link_mass_scales: tuple[float, ...] = (1.1, 1.3)
@@ -110,6 +116,8 @@ class RobotConfig:
             raise ValueError("robot.damping_add must be >= 0")
         if self.episodes < 1 or self.watchdog_cycles < 1:
             raise ValueError("robot.episodes and robot.watchdog_cycles must be >= 1")
+        if self.endpoint is not None and self.backend is not RobotBackend.NETWORK:
+            raise ValueError("robot.endpoint needs robot.backend: network")
 
 
 @dataclass(frozen=True)

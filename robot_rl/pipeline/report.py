@@ -45,6 +45,20 @@ def _fmt(value: float, digits: int = 2) -> str:
     )
 
 
+def _g(value: float | None) -> str:
+    """4 significant digits, or "unknown" (a robot whose true parameters are not known)."""
+    return "unknown" if value is None else f"{value:.4g}"
+
+
+def _error(identified: float, true: float | None) -> str:
+    """Relative error in %, absolute where the true value is 0, or n/a."""
+    if true is None:
+        return "n/a"
+    if true == 0:
+        return f"{abs(identified):.2g} (absolute)"
+    return f"{100 * abs(identified - true) / abs(true):.1f} %"
+
+
 def _rate(flags: list[bool]) -> str:
     return f"{np.mean(flags):.0%}" if flags else "n/a"
 
@@ -70,7 +84,7 @@ def summary_rows(run: RunDir) -> list[tuple[str, str]]:
         rows.append(
             (
                 f"identified {p['name']}",
-                f"{p['identified']:.4g} (true {p['true']:.4g}, nominal {p['nominal']:.4g})",
+                f"{p['identified']:.4g} (true {_g(p['true'])}, nominal {p['nominal']:.4g})",
             )
         )
     return rows
@@ -259,13 +273,12 @@ def write_report(run: RunDir) -> Path:
         lines += [
             f"Fitted to {identify['segments']} segments of the robot's records "
             f"({identify['skipped_segments']} left out at joint limits); normalised residual RMS "
-            f"{identify['initial_rms']:.4f} → {identify['final_rms']:.4f}.",
+            f"{identify['initial_rms']:.3g} → {identify['final_rms']:.3g}.",
             "",
             "| parameter | nominal (simulator) | identified | true (robot) | error |",
             "|---|---|---|---|---|",
-            *[f"| {p['name']} | {p['nominal']:.4g} | {p['identified']:.4g} | {p['true']:.4g} | "
-              f"{_fmt(100 * abs(p['identified'] - p['true']) / abs(p['true']), 1) + ' %' if p['true'] else _fmt(abs(p['identified']), 4)} |"
-              for p in identify["parameters"]],
+            *[f"| {p['name']} | {p['nominal']:.4g} | {p['identified']:.4g} | {_g(p['true'])} | "
+              f"{_error(p['identified'], p['true'])} |" for p in identify["parameters"]],
         ]  # fmt: skip
     else:
         lines.append(identify.get("skipped", "not run"))

@@ -29,10 +29,12 @@ from robot_rl.agents.pets import CHECKPOINT_NAME, PETS, PETSConfig
 from robot_rl.agents.pets import build as build_pets
 from robot_rl.config import build as build_config
 from robot_rl.config import to_dict
-from robot_rl.envs import Randomization, table_from_dict
+from robot_rl.envs import DomainParams, Randomization, table_from_dict
 from robot_rl.hardware import (
     DeployConfig,
+    NetworkRobot,
     Pacing,
+    RobotInterface,
     RunResult,
     SafetyConfig,
     SimRobot,
@@ -42,6 +44,7 @@ from robot_rl.hardware import (
 )
 from robot_rl.hardware.backends.process import ServedRobot
 from robot_rl.hardware.backends.sim import RealityGap
+from robot_rl.hardware.keys import default_key_dir, load_client_keys
 from robot_rl.logger import progress
 from robot_rl.models.prediction import prediction_error_by_horizon
 from robot_rl.models.sysid import identify, runs_from_cycles
@@ -209,6 +212,13 @@ def reality_gap(config: RunConfig) -> RealityGap:
     )
 
 
+def robot_truth(config: RunConfig, nominal: DomainParams) -> DomainParams | None:
+    """The stand-in robot's true parameters; None for a robot server the run did not start."""
+    if config.robot.endpoint is not None:
+        return None
+    return reality_gap(config).apply(nominal)
+
+
 def model_based_planner(env_id: str, params: Any = None) -> Policy | None:
     """iLQR MPC on the env's analytic model (at ``params``), or None where there is none."""
     from robot_rl.controllers import PlanningModel, make_mpc
@@ -221,14 +231,18 @@ def model_based_planner(env_id: str, params: Any = None) -> Policy | None:
 
 
 class RobotSession:
-    """The stand-in robot for a stage: a served robot (its own process) or a simulated one."""
+    """The robot for a stage: a running robot server (``robot.endpoint``), one served for the
+    stage in its own process, or a simulated robot in this process."""
 
     def __init__(self, config: RunConfig, folder: Path) -> None:
         self.config = config
         robot = config.robot
         self.gap = reality_gap(config)
         self.served: ServedRobot | None = None
-        if robot.backend is RobotBackend.NETWORK:
+        if robot.endpoint is not None:
+            keys = Path(robot.keys).expanduser() if robot.keys else default_key_dir()
+            self.client_keys = load_client_keys(keys)
+        elif robot.backend is RobotBackend.NETWORK:
             keys = folder / "keys"
             if not (keys / "server.key_secret").exists():  # a resumed stage keeps its keys
                 init_keys(keys)
@@ -236,7 +250,9 @@ class RobotSession:
                 config.env, keys, robot.engine, self.gap, robot.watchdog_cycles
             )
 
-    def make(self):
+    def make(self) -> RobotInterface:
+        if self.config.robot.endpoint is not None:
+            return NetworkRobot(self.client_keys, self.config.robot.endpoint)
         if self.served is not None:
             return self.served.client()
         return SimRobot.make(self.config.env, self.config.robot.engine.value, gap=self.gap)
@@ -298,7 +314,7 @@ def _sim_and_robot(ctx: Context, name: str, policy: Policy, session: RobotSessio
 def deploy_stage(ctx: Context) -> dict[str, Any]:
     config, folder = ctx.config, ctx.run.stage_dir("deploy")
     env = robot_rl.make(config.env)
-    truth = reality_gap(config).apply(env.nominal_params)
+    truth = robot_truth(config, env.nominal_params)
     controllers: dict[str, Policy | None] = {
         "learned": learned_controller(to_dict(config), str(ctx.run.stage_dir("learn"))),
         "planner-nominal": model_based_planner(config.env),
@@ -312,7 +328,8 @@ def deploy_stage(ctx: Context) -> dict[str, Any]:
     finally:
         session.close()
     return {"backend": config.robot.backend.value, "engine": config.robot.engine.value,
-            "robot_params": truth.as_dict(), "nominal_params": env.nominal_params.as_dict(),
+            "robot_params": None if truth is None else truth.as_dict(),
+            "nominal_params": env.nominal_params.as_dict(),
             "controllers": results}  # fmt: skip
 
 
@@ -337,13 +354,14 @@ def identify_stage(ctx: Context) -> dict[str, Any]:
     fit = identify(
         robot, runs, nominal, fit=config.identify.fit, segment_steps=config.identify.segment_steps
     )
-    truth = reality_gap(config).apply(nominal)
+    truth = robot_truth(config, nominal)
     parameters = []
     for name in fit.fitted:
+        true = [None] * len(getattr(nominal, name)) if truth is None else getattr(truth, name)
         for i, (n, e, t) in enumerate(zip(getattr(nominal, name), getattr(fit.estimate, name),
-                                           getattr(truth, name), strict=True)):  # fmt: skip
+                                           true, strict=True)):  # fmt: skip
             parameters.append({"name": f"{name}[{i}]", "nominal": float(n), "identified": float(e),
-                               "true": float(t)})  # fmt: skip
+                               "true": None if t is None else float(t)})  # fmt: skip
     (folder / "identified_params.json").write_text(json.dumps(fit.estimate.as_dict(), indent=2))
     summary: dict[str, Any] = {
         "parameters": parameters, "initial_rms": fit.initial_rms, "final_rms": fit.final_rms,

@@ -125,3 +125,29 @@ def test_a_run_killed_mid_stage_resumes_to_the_uninterrupted_result(tmp_path: Pa
     assert [h["ret"] for h in resumed.summary("learn")["history"]] == [
         h["ret"] for h in reference.summary("learn")["history"]
     ]
+
+
+def test_a_robot_server_that_is_not_running_is_a_clear_error_and_loses_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from robot_rl.hardware import init_keys
+    from robot_rl.hardware.backends.process import free_port
+
+    keys = init_keys(tmp_path / "keys")
+    endpoint = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    config = _tiny_file(
+        tmp_path,
+        learn=TINY["learn"] | {"max_episodes": 2},
+        evaluate={"episodes": 1},
+        robot={"endpoint": endpoint, "keys": str(keys)},
+    )
+    code = main(["run", "--config", str(config), "--runs-dir", str(tmp_path), "--name", "gone"])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "the robot is not available" in err
+    assert f"--resume {tmp_path / 'gone'}" in err
+    run = RunDir.open(tmp_path / "gone")
+    assert [s for s in ("collect", "learn", "evaluate", "deploy") if run.done(s)] == [
+        "collect", "learn", "evaluate"
+    ]  # fmt: skip
+    assert (run.path / "learn" / "pets.pt").is_file()
