@@ -20,6 +20,7 @@ Usage: python benchmarks/pets_model_quality.py [--episodes 20] [--tasks cartpole
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -27,12 +28,10 @@ import torch
 from common import machine_summary, markdown_table, write_section
 
 import robot_rl
-from robot_rl.agents.pets import ModelConfig
+from robot_rl.agents.pets import ModelConfig, make_model
 from robot_rl.controllers import colored_noise
 from robot_rl.evaluation import RandomPolicy
 from robot_rl.models import (
-    EnsembleTrainer,
-    GaussianEnsemble,
     TransitionDataset,
     collect_episode,
     prediction_error_by_horizon,
@@ -111,24 +110,14 @@ def main() -> None:
         train, _ = collect(env, args.episodes, seed0=0)
         test, test_runs = collect(env, args.test_episodes, seed0=10_000)
         obs_dim, act_dim = train.obs_dim, train.act_dim
-        model = GaussianEnsemble(
+        model, trainer = make_model(
+            dataclasses.replace(config, max_epochs=200),
             obs_dim,
             act_dim,
-            config.members,
-            config.elites,
-            config.hidden,
-            action_history=config.action_history,
-            generator=torch.Generator().manual_seed(0),
+            torch.Generator().manual_seed(0),
+            torch.Generator().manual_seed(1),
         )
-        fit = EnsembleTrainer(
-            model,
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
-            batch_size=config.batch_size,
-            max_epochs=200,
-            patience=config.patience,
-            generator=torch.Generator().manual_seed(1),
-        ).fit(train.batch(), train.past_actions(config.action_history))
+        fit = trainer.fit(train.batch(), train.past_actions(config.action_history))
         held_out = score(model, test.batch(), test.past_actions(config.action_history))
         scale = np.where(train.batch().obs.std(0) > 1e-6, train.batch().obs.std(0), 1.0)
         (rmse,), (still,) = prediction_error_by_horizon(model, test_runs, [HORIZON], scale)

@@ -15,6 +15,7 @@ Usage: python benchmarks/trajopt_learned.py [--run runs/RUN] [--episodes 3]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -29,14 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import robot_rl
 from benchmarks.common import machine_summary, markdown_table, write_section
-from robot_rl.agents.pets import ModelConfig
+from robot_rl.agents.pets import ModelConfig, make_model
 from robot_rl.checkpoint import load_checkpoint
 from robot_rl.controllers.costs import Cost
 from robot_rl.controllers.derivatives import TorchDynamics
 from robot_rl.controllers.ilqr import ILQR, ILQRSettings, LineSearch
 from robot_rl.controllers.receding_horizon import ActionScaling, TrajOptMPC
 from robot_rl.evaluation import run_episode
-from robot_rl.models import EnsembleTrainer, GaussianEnsemble, TransitionDataset
+from robot_rl.models import GaussianEnsemble, TransitionDataset
 from robot_rl.pipeline import RunConfig, RunDir, execute, start
 
 ENV = "robot_rl/CartpoleSwingup-v0"
@@ -57,24 +58,15 @@ def pets_data(run_path: Path | None, scratch: Path) -> TransitionDataset:
 
 
 def fit_ensemble(data: TransitionDataset) -> GaussianEnsemble:
-    config = ModelConfig()
-    model = GaussianEnsemble(
+    config = dataclasses.replace(ModelConfig(), action_history=0, max_epochs=100)
+    model, trainer = make_model(
+        config,
         data.obs_dim,
         data.act_dim,
-        config.members,
-        config.elites,
-        config.hidden,
-        generator=torch.Generator().manual_seed(0),
+        torch.Generator().manual_seed(0),
+        torch.Generator().manual_seed(1),
     )
-    EnsembleTrainer(
-        model,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        batch_size=config.batch_size,
-        max_epochs=100,
-        patience=config.patience,
-        generator=torch.Generator().manual_seed(1),
-    ).fit(data.batch())
+    trainer.fit(data.batch())
     return model
 
 

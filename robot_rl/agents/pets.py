@@ -184,6 +184,37 @@ class PETSConfig:
             raise ValueError(f"max_episode_steps must be >= 1, got {self.max_episode_steps}")
 
 
+def make_model(
+    config: ModelConfig,
+    obs_dim: int,
+    act_dim: int,
+    model_generator: torch.Generator,
+    trainer_generator: torch.Generator,
+) -> tuple[GaussianEnsemble, EnsembleTrainer]:
+    """The ensemble ``config`` describes for an env's dimensions, and its trainer."""
+    model = GaussianEnsemble(
+        obs_dim,
+        act_dim,
+        config.members,
+        config.elites,
+        config.hidden,
+        action_history=config.action_history,
+        generator=model_generator,
+    )
+    trainer = EnsembleTrainer(
+        model,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        batch_size=config.batch_size,
+        holdout_fraction=config.holdout_fraction,
+        max_epochs=config.max_epochs,
+        patience=config.patience,
+        bootstrap=config.bootstrap,
+        generator=trainer_generator,
+    )
+    return model, trainer
+
+
 def make_optimizer(
     config: PlannerConfig, lower: torch.Tensor, upper: torch.Tensor, generator: torch.Generator
 ) -> Optimizer:
@@ -489,26 +520,7 @@ def build(config: PETSConfig, logger: Logger | None = None, env: gym.Env | None 
     m, p = config.model, config.planner
     seeds = np.random.SeedSequence(config.seed).generate_state(4)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    model = GaussianEnsemble(
-        obs_dim,
-        act_dim,
-        m.members,
-        m.elites,
-        m.hidden,
-        action_history=m.action_history,
-        generator=gens[0],
-    )
-    trainer = EnsembleTrainer(
-        model,
-        learning_rate=m.learning_rate,
-        weight_decay=m.weight_decay,
-        batch_size=m.batch_size,
-        holdout_fraction=m.holdout_fraction,
-        max_epochs=m.max_epochs,
-        patience=m.patience,
-        bootstrap=m.bootstrap,
-        generator=gens[1],
-    )
+    model, trainer = make_model(m, obs_dim, act_dim, gens[0], gens[1])
     task = env.task
     model_env = ModelEnv(
         model,

@@ -97,6 +97,12 @@ def summary_table(run: RunDir) -> str:
 
 
 # -- plots ---------------------------------------------------------------------------------------
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _learning_curve(run: RunDir, path: Path) -> None:
     history = run.summary("learn")["history"]
     episodes = [h["episode"] + 1 for h in history]
@@ -114,9 +120,7 @@ def _learning_curve(run: RunDir, path: Path) -> None:
     ax.legend(loc="upper left", fontsize=8)
     twin.legend(loc="lower right", fontsize=8)
     ax.set_title("Learning curve (PETS, MuJoCo, randomized)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _model_error(run: RunDir, path: Path) -> None:
@@ -128,9 +132,7 @@ def _model_error(run: RunDir, path: Path) -> None:
     ax.set_ylabel("RMSE (per-dimension data std)")
     ax.set_title("Open-loop model error on an unseen episode")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _planning_time(run: RunDir, path: Path) -> None:
@@ -158,9 +160,7 @@ def _planning_time(run: RunDir, path: Path) -> None:
     right.set_ylabel("cycles")
     right.set_title("Per-cycle compute on the robot")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _returns(run: RunDir, path: Path) -> None:
@@ -177,9 +177,7 @@ def _returns(run: RunDir, path: Path) -> None:
     ax.set_ylim(top=1.3 * max([*sim, *robot, 1.0]))  # room for the legend above the bars
     ax.set_title("Simulation vs robot, before and after identification")
     ax.legend(fontsize=8, loc="upper center", ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _loop_timing(run: RunDir, path: Path) -> None:
@@ -194,9 +192,7 @@ def _loop_timing(run: RunDir, path: Path) -> None:
     ax.set_ylabel("fraction of cycles")
     ax.set_title("Control-loop jitter on the robot")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 # -- the report ----------------------------------------------------------------------------------
