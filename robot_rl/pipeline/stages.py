@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 import robot_rl
@@ -176,8 +177,13 @@ def evaluate(ctx: Context) -> dict[str, Any]:
     jobs = randomized_jobs(config.env, config.engine.value, config.evaluate.episodes,
                            seed=config.seed + EVAL_SEED, table=table)  # fmt: skip
     make_policy = functools.partial(learned_controller, to_dict(config), str(learn_dir))
-    with make_executor(config.evaluate.workers, config.evaluate.ray_address) as executor:
-        results = evaluate_jobs(make_policy, jobs, executor, success_window=ctx.success_window())
+    workers, window = config.evaluate.workers, ctx.success_window()
+    # One round of ``workers`` episodes at a time, so the progress bar moves.
+    rounds = [jobs[i : i + workers] for i in range(0, len(jobs), workers)]
+    results = []
+    with make_executor(workers, config.evaluate.ray_address) as executor:
+        for batch in progress(rounds, total=len(rounds), desc="evaluate (randomized draws)"):
+            results += evaluate_jobs(make_policy, batch, executor, success_window=window)
     model_error = _model_error(ctx)
     return {
         "workers": config.evaluate.workers,
@@ -335,16 +341,25 @@ def deploy_stage(ctx: Context) -> dict[str, Any]:
 
 # -- identification ------------------------------------------------------------------------------
 def identify_stage(ctx: Context) -> dict[str, Any]:
-    config, folder = ctx.config, ctx.run.stage_dir("identify")
-    env = robot_rl.make(config.env)
-    robot = env.task.robot
-    if robot.floating:
+    env = robot_rl.make(ctx.config.env)
+    if env.task.robot.floating:
         return {"skipped": "identification needs a fixed-base robot"}
-    deployed = ctx.run.summary("deploy")["controllers"]
+    bar = progress(range(2), total=2, desc="identify (fit, then re-plan on the robot)")
+    next(bar)
+    summary, estimate = _fit_parameters(ctx, env)
+    next(bar)
+    summary["replanned"] = _replan(ctx, estimate)
+    next(bar, None)
+    return summary
+
+
+def _fit_parameters(ctx: Context, env: gym.Env) -> tuple[dict[str, Any], DomainParams]:
+    """Fit the simulator's parameters to the robot's deployment records."""
+    config, folder = ctx.config, ctx.run.stage_dir("identify")
+    robot = env.task.robot
     runs = []
-    for result in deployed.values():
-        log = read_run(result["robot"]["record"])
-        c = log.cycles
+    for result in ctx.run.summary("deploy")["controllers"].values():
+        c = read_run(result["robot"]["record"]).cycles
         runs += runs_from_cycles(c["t_robot"], c["episode"], c["position"], c["velocity"],
                                  c["robot_applied"], env.task.control_dt,
                                  min_steps=config.identify.segment_steps)  # fmt: skip
@@ -363,20 +378,25 @@ def identify_stage(ctx: Context) -> dict[str, Any]:
             parameters.append({"name": f"{name}[{i}]", "nominal": float(n), "identified": float(e),
                                "true": None if t is None else float(t)})  # fmt: skip
     (folder / "identified_params.json").write_text(json.dumps(fit.estimate.as_dict(), indent=2))
-    summary: dict[str, Any] = {
+    summary = {
         "parameters": parameters, "initial_rms": fit.initial_rms, "final_rms": fit.final_rms,
         "segments": fit.segments, "skipped_segments": fit.skipped_segments,
     }  # fmt: skip
-    planner = model_based_planner(config.env, fit.estimate)
+    return summary, fit.estimate
+
+
+def _replan(ctx: Context, estimate: DomainParams) -> dict[str, Any] | None:
+    """The model-based planner with the identified parameters, in simulation and on the robot
+    (None where the task has no analytic model)."""
+    planner = model_based_planner(ctx.config.env, estimate)
     if planner is None:
-        summary["replanned"] = None
-        return summary
-    session = RobotSession(config, folder)
+        return None
+    folder = ctx.run.stage_dir("identify")
+    session = RobotSession(ctx.config, folder)
     try:
-        summary["replanned"] = _sim_and_robot(ctx, "planner-identified", planner, session, folder)
+        return _sim_and_robot(ctx, "planner-identified", planner, session, folder)
     finally:
         session.close()
-    return summary
 
 
 STAGES: dict[str, Callable[[Context], dict[str, Any]]] = {
