@@ -16,6 +16,7 @@ import robot_rl
 from robot_rl.agents.pets import ModelConfig, PlannerConfig
 from robot_rl.envs import Engine
 from robot_rl.envs.randomization import table_from_dict, validate_table
+from robot_rl.hardware.backends.sim import RealityGap
 from robot_rl.models.sysid import FITTABLE
 
 
@@ -82,6 +83,15 @@ class EvaluateConfig:
             raise ValueError("evaluate.episodes and evaluate.workers must be >= 1")
 
 
+DEFAULT_GAPS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "robot_rl/CartpoleSwingup-v0": ((1.1, 1.3), (0.05, 0.005)),
+}
+"""Env id -> (link mass scales, added joint damping) of the stand-in robot by default: for
+the cart-pole a 10 % heavier cart, a 30 % heavier pole and damping the simulator lacks."""
+GENERIC_GAP = ((1.2,), (0.02,))
+"""The default gap of any other env: every link 20 % heavier, 0.02 damping on every joint."""
+
+
 @dataclass(frozen=True)
 class RobotConfig:
     """Stage 4: the stand-in real robot, and how it differs from the simulator.
@@ -100,19 +110,21 @@ class RobotConfig:
     """Client key folder for ``endpoint`` (None: ``$ROBOT_RL_KEYS`` or ``~/.robot_rl/keys``)."""
     engine: Engine = Engine.PYBULLET
     """Engine of the stand-in robot."""
-    link_mass_scales: tuple[float, ...] = (1.1, 1.3)
-    """Each link's mass on the robot relative to the simulator's."""
-    damping_add: tuple[float, ...] = (0.05, 0.005)
-    """Joint damping the robot has on top of the simulator's, per joint (N·s/m or N·m·s/rad)."""
+    link_mass_scales: tuple[float, ...] | None = None
+    """Each link's mass on the robot relative to the simulator's (one value: every link);
+    None: the env's entry in ``DEFAULT_GAPS``."""
+    damping_add: tuple[float, ...] | None = None
+    """Joint damping the robot has on top of the simulator's, per joint (one value: every
+    joint), N·s/m or N·m·s/rad; None: the env's entry in ``DEFAULT_GAPS``."""
     episodes: int = 2
     """Episodes per deployment."""
     watchdog_cycles: int = 5
     """Missed control cycles before the robot's watchdog stops it."""
 
     def __post_init__(self) -> None:
-        if any(s <= 0 for s in self.link_mass_scales):
+        if self.link_mass_scales is not None and any(s <= 0 for s in self.link_mass_scales):
             raise ValueError("robot.link_mass_scales must be positive")
-        if any(d < 0 for d in self.damping_add):
+        if self.damping_add is not None and any(d < 0 for d in self.damping_add):
             raise ValueError("robot.damping_add must be >= 0")
         if self.episodes < 1 or self.watchdog_cycles < 1:
             raise ValueError("robot.episodes and robot.watchdog_cycles must be >= 1")
@@ -166,6 +178,20 @@ class RunConfig:
             raise ValueError("threads must be >= 1")
         if self.collect.episodes >= self.learn.max_episodes:
             raise ValueError("learn.max_episodes must exceed collect.episodes")
+        nominal = robot_rl.make(self.env).nominal_params
         if self.randomization is not None:
             table = table_from_dict(self.randomization)  # names the entry at fault
-            validate_table(table, robot_rl.make(self.env).nominal_params)
+            validate_table(table, nominal)
+        try:
+            self.reality_gap().apply(nominal)
+        except ValueError as err:
+            raise ValueError(f"robot.link_mass_scales / robot.damping_add: {err}") from err
+
+    def reality_gap(self) -> RealityGap:
+        """How the stand-in robot differs from the simulator (see ``RobotConfig``)."""
+        masses, damping = DEFAULT_GAPS.get(self.env, GENERIC_GAP)
+        robot = self.robot
+        return RealityGap(
+            mass_scale=masses if robot.link_mass_scales is None else robot.link_mass_scales,
+            damping_add=damping if robot.damping_add is None else robot.damping_add,
+        )

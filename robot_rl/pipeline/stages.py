@@ -44,7 +44,6 @@ from robot_rl.hardware import (
     read_run,
 )
 from robot_rl.hardware.backends.process import ServedRobot
-from robot_rl.hardware.backends.sim import RealityGap
 from robot_rl.hardware.keys import default_key_dir, load_client_keys
 from robot_rl.logger import progress
 from robot_rl.models.prediction import prediction_error_by_horizon
@@ -212,17 +211,11 @@ def _model_error(ctx: Context) -> dict[str, Any]:
 
 
 # -- deployment to the stand-in robot ------------------------------------------------------------
-def reality_gap(config: RunConfig) -> RealityGap:
-    return RealityGap(
-        mass_scale=config.robot.link_mass_scales, damping_add=config.robot.damping_add
-    )
-
-
 def robot_truth(config: RunConfig, nominal: DomainParams) -> DomainParams | None:
     """The stand-in robot's true parameters; None for a robot server the run did not start."""
     if config.robot.endpoint is not None:
         return None
-    return reality_gap(config).apply(nominal)
+    return config.reality_gap().apply(nominal)
 
 
 def model_based_planner(env_id: str, params: Any = None) -> Policy | None:
@@ -243,7 +236,7 @@ class RobotSession:
     def __init__(self, config: RunConfig, folder: Path) -> None:
         self.config = config
         robot = config.robot
-        self.gap = reality_gap(config)
+        self.gap = config.reality_gap()
         self.served: ServedRobot | None = None
         if robot.endpoint is not None:
             keys = Path(robot.keys).expanduser() if robot.keys else default_key_dir()

@@ -34,6 +34,10 @@ def test_default_config_round_trips_through_print_config(
         ("env=robot_rl/Nope-v0", "unknown env id 'robot_rl/Nope-v0'"),
         ("identify.fit=[masses]", "identify.fit must be a non-empty subset"),
         ("robot.link_mass_scales=[1.0, -2.0]", "robot.link_mass_scales must be positive"),
+        (
+            "robot.link_mass_scales=[1.0, 1.1, 1.2]",
+            "mass_scale has 3 values; this robot needs 1 or 2",
+        ),
         ("randomization.bogus={low: 1, high: 2}", "unknown randomization parameter 'bogus'"),
         ("randomization.link_masses={low: 2, high: 1}", "'link_masses': range [2.0, 1.0]"),
         ("collect.episodes=15", "learn.max_episodes must exceed collect.episodes"),
@@ -100,3 +104,22 @@ def test_a_section_given_in_part_keeps_the_rest_of_the_lean_default() -> None:
     assert config.learn.planner.iterations == RunConfig().learn.planner.iterations
     assert config.learn.model == RunConfig().learn.model
     assert config.learn.max_episodes == 9
+
+
+def test_a_running_robot_server_needs_the_network_backend(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["run", "--set", "robot.backend=sim", "--set", "robot.endpoint=tcp://127.0.0.1:5555"]
+    assert main([*args, "--print-config"]) == 2
+    assert "robot.endpoint needs robot.backend: network" in capsys.readouterr().err
+
+
+def test_every_env_gets_a_reality_gap_that_fits_its_robot() -> None:
+    import robot_rl
+
+    for entry in robot_rl.envs.registered_envs():
+        config = build(RunConfig, {"env": entry.id})
+        nominal = robot_rl.make(entry.id).nominal_params
+        robot = config.reality_gap().apply(nominal)
+        assert (robot.link_masses > nominal.link_masses).all(), entry.id
+        assert (robot.joint_damping > nominal.joint_damping).all(), entry.id
