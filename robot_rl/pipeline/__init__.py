@@ -5,6 +5,7 @@ artifacts in a run folder and a kill at any point can be resumed (``--resume RUN
 """
 
 from robot_rl.pipeline.config import (
+    Agent,
     CollectConfig,
     EvaluateConfig,
     IdentifyConfig,
@@ -17,6 +18,7 @@ from robot_rl.pipeline.rundir import RunDir, RunDirError
 from robot_rl.pipeline.runner import execute, resume, start
 
 __all__ = [
+    "Agent",
     "CollectConfig",
     "EvaluateConfig",
     "IdentifyConfig",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import robot_rl
 from robot_rl.agents.pets import ModelConfig, PlannerConfig
+from robot_rl.agents.sac import SACConfig
 from robot_rl.envs import Engine
 from robot_rl.envs.randomization import table_from_dict, validate_table
 from robot_rl.hardware.backends.sim import RealityGap
@@ -49,22 +50,42 @@ horizon 25 and 3 iCEM iterations took 74 ms per action; 3x128 units 46 ms; 3x128
 horizon 20 and 2 iterations 25 ms, with the same returns."""
 
 
+class Agent(enum.Enum):
+    """What the learn stage trains, and so what the later stages evaluate and deploy."""
+
+    PETS = "pets"
+    """The dynamics ensemble, planned on with MPC (model-based)."""
+    SAC = "sac"
+    """Soft Actor-Critic (model-free): a neural policy."""
+
+
 @dataclass(frozen=True)
 class LearnConfig:
-    """Stage 2: PETS (refit the ensemble, plan with MPC) until the task succeeds."""
+    """Stage 2: PETS (refit the ensemble, plan with MPC) until the task succeeds, or SAC for
+    a budget of env steps."""
 
+    agent: Agent = Agent.PETS
+    """The learner."""
     max_episodes: int = 15
-    """Budget: episodes in all (the collect stage's included)."""
+    """PETS' budget: episodes in all (the collect stage's included)."""
     successes: int = 2
-    """Stop after this many consecutive successful episodes."""
+    """PETS stops after this many consecutive successful episodes."""
     model: ModelConfig = field(default_factory=lambda: LEAN_MODEL)
     planner: PlannerConfig = field(default_factory=lambda: LEAN_PLANNER)
+    sac_steps: int = 30_000
+    """SAC's budget: env steps (the random warm-up's included)."""
+    sac_eval_every: int = 5_000
+    """SAC's learning curve: evaluate the deterministic policy every this many env steps."""
+    sac: SACConfig = field(default_factory=lambda: SACConfig(hidden=(128, 128)))
+    """SAC's hyperparameters (128x128 networks by default: fast on 2 cores)."""
 
     def __post_init__(self) -> None:
         if self.max_episodes < 2:
             raise ValueError(f"learn.max_episodes must be >= 2, got {self.max_episodes}")
         if self.successes < 1:
             raise ValueError(f"learn.successes must be >= 1, got {self.successes}")
+        if self.sac_steps < 1 or self.sac_eval_every < 1:
+            raise ValueError("learn.sac_steps and learn.sac_eval_every must be >= 1")
 
 
 @dataclass(frozen=True)

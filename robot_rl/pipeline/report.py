@@ -63,12 +63,20 @@ def _rate(flags: list[bool]) -> str:
     return f"{np.mean(flags):.0%}" if flags else "n/a"
 
 
+def _learned_in(learn: dict[str, Any]) -> str:
+    if learn["agent"] == "sac":
+        success = learn["final_success"]
+        last = "" if success is None else f", last evaluation success {success:.0%}"
+        return f"{learn['env_steps']} env steps of SAC ({learn['episodes']} episodes{last})"
+    solved = learn["episodes_to_success"]
+    return f"{learn['episodes']} episodes of PETS ({'solved at ' + str(solved) if solved else 'not solved'})"
+
+
 def summary_rows(run: RunDir) -> list[tuple[str, str]]:
     """The headline figures, as (label, value) rows."""
     learn, evaluate = run.summary("learn"), run.summary("evaluate")
     rows = [
-        ("learned in", f"{learn['episodes']} episodes "
-                       f"({'solved at ' + str(learn['episodes_to_success']) if learn['episodes_to_success'] else 'not solved'})"),
+        ("learned in", _learned_in(learn)),
         ("sim evaluation", f"return {evaluate['mean_return']:.1f}, success {evaluate['success_rate']:.0%} "
                            f"over {len(evaluate['returns'])} randomized draws"),
     ]  # fmt: skip
@@ -104,22 +112,27 @@ def _save(fig: plt.Figure, path: Path) -> None:
 
 
 def _learning_curve(run: RunDir, path: Path) -> None:
-    history = run.summary("learn")["history"]
-    episodes = [h["episode"] + 1 for h in history]
+    learn = run.summary("learn")
+    curve = learn["curve"]
+    x_key = "episode" if learn["agent"] == "pets" else "env_steps"
+    x = [c[x_key] for c in curve]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(episodes, [h["ret"] for h in history], "o-", label="return")
-    wins = [h for h in history if h["success"]]
-    ax.plot([h["episode"] + 1 for h in wins], [h["ret"] for h in wins], "*", ms=14, color="tab:green",
-            label="success (last 2 s upright)")  # fmt: skip
-    ax.set_xlabel("episode")
+    ax.plot(x, [c["return"] for c in curve], "o-", label="return")
+    wins = [c for c in curve if c["success"]]
+    ax.plot([c[x_key] for c in wins], [c["return"] for c in wins], "*", ms=14, color="tab:green",
+            label="success")  # fmt: skip
+    ax.set_xlabel(x_key.replace("_", " "))
     ax.set_ylabel("return")
-    twin = ax.twinx()
-    twin.plot(episodes, [h["holdout_mse"] for h in history], "s--", color="tab:gray", alpha=0.6,
-              label="model holdout MSE")  # fmt: skip
-    twin.set_ylabel("holdout MSE (normalised)")
     ax.legend(loc="upper left", fontsize=8)
-    twin.legend(loc="lower right", fontsize=8)
-    ax.set_title("Learning curve (PETS, MuJoCo, randomized)")
+    if learn["agent"] == "pets":
+        twin = ax.twinx()
+        twin.plot(x, [h["holdout_mse"] for h in learn["history"]], "s--", color="tab:gray",
+                  alpha=0.6, label="model holdout MSE")  # fmt: skip
+        twin.set_ylabel("holdout MSE (normalised)")
+        twin.legend(loc="lower right", fontsize=8)
+        ax.set_title("Learning curve (PETS episodes)")
+    else:
+        ax.set_title("Learning curve (SAC, deterministic policy on fixed seeds)")
     _save(fig, path)
 
 
@@ -136,7 +149,8 @@ def _model_error(run: RunDir, path: Path) -> None:
 
 
 def _planning_time(run: RunDir, path: Path) -> None:
-    history = [h for h in run.summary("learn")["history"] if h["planned"]]
+    learn = run.summary("learn")
+    history = [h for h in learn.get("history", []) if h["planned"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     left.plot(
         [h["episode"] + 1 for h in history],
@@ -149,7 +163,7 @@ def _planning_time(run: RunDir, path: Path) -> None:
     )
     left.set_xlabel("episode")
     left.set_ylabel("ms per planned action")
-    left.set_title("Planning time while learning")
+    left.set_title("Planning time while learning" if history else "(SAC: no planning)")
     left.legend(fontsize=8)
     for name, result in _deployments(run).items():
         record = result["robot"].get("record")
@@ -206,6 +220,8 @@ def write_report(run: RunDir) -> Path:
         "returns.png": _returns,
         "loop_timing.png": _loop_timing,
     }
+    if run.summary("evaluate")["model_error"] is None:
+        del plots["model_error.png"]  # a model-free learner has no model to score
     for name, draw in plots.items():
         draw(run, folder / name)
     config = run.config
@@ -227,14 +243,11 @@ def write_report(run: RunDir) -> Path:
         "",
         "## Learning",
         "",
-        f"PETS solved the task after **{learn['episodes_to_success']}** episodes"
-        if learn["episodes_to_success"] else f"PETS did not solve the task in {learn['episodes']} episodes",
-        f"({learn['episodes']} run in all). Planning time while learning is the second plot.",
+        f"Learned in {_learned_in(learn)}.",
         "",
         "![learning curve](learning_curve.png)",
         "",
-        "![model error by horizon](model_error.png)",
-        "",
+        *(["![model error by horizon](model_error.png)", ""] if "model_error.png" in plots else []),
         "![planning time](planning_time.png)",
         "",
         "## Evaluation in simulation",

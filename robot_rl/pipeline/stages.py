@@ -1,8 +1,10 @@
 """The six stages of the main job. Each reads what earlier stages left in the run folder,
 writes its own artifacts under ``<run>/<stage>/`` and returns a JSON summary for the manifest.
 
-1. collect   random episodes in simulation with domain randomization (PETS' first episodes)
-2. learn     PETS: refit the ensemble after every episode, plan with MPC, until success
+1. collect   random episodes in simulation with domain randomization (PETS' first episodes;
+             SAC takes its random warm-up steps in the learn stage instead)
+2. learn     PETS: refit the ensemble after every episode, plan with MPC, until success;
+             or SAC for a budget of env steps (``robot_rl.pipeline.sac_learner``)
 3. evaluate  the learned controller over randomized parameter draws (Ray workers optional),
              and the model's open-loop error by prediction horizon
 4. deploy    the learned controller, and a model-based planner at the nominal parameters, to
@@ -49,8 +51,9 @@ from robot_rl.logger import progress
 from robot_rl.models.prediction import prediction_error_by_horizon
 from robot_rl.models.sysid import identify, runs_from_cycles
 from robot_rl.parallel import evaluate_jobs, make_executor, randomized_jobs
-from robot_rl.pipeline.config import RobotBackend, RunConfig
+from robot_rl.pipeline.config import Agent, RobotBackend, RunConfig
 from robot_rl.pipeline.rundir import RunDir
+from robot_rl.pipeline.sac_learner import sac_controller, train_sac
 from robot_rl.types import Policy
 
 SUCCESS_WINDOW_S = 2.0
@@ -122,8 +125,11 @@ def open_pets(config: RunConfig, learn_dir: Path) -> PETS:
 
 
 def learned_controller(config_data: dict[str, Any], learn_dir: str) -> Policy:
-    """The learned MPC controller of a finished learn stage (picklable: Ray workers call it)."""
+    """The controller a finished learn stage produced: PETS' MPC on the ensemble, or SAC's
+    deterministic actor (picklable: Ray workers call it)."""
     config = build_config(RunConfig, config_data)
+    if config.learn.agent is Agent.SAC:
+        return sac_controller(Path(learn_dir))
     pets = open_pets(config, Path(learn_dir))
     if not pets.history:
         raise ValueError(f"no trained model in {learn_dir}: run the learn stage first")
@@ -140,6 +146,8 @@ def _consecutive_successes(pets: PETS) -> int:
 
 
 def collect(ctx: Context) -> dict[str, Any]:
+    if ctx.config.learn.agent is Agent.SAC:
+        return {"skipped": "SAC takes its random warm-up steps in the learn stage"}
     pets = open_pets(ctx.config, ctx.run.stage_dir("learn"))
     episodes = ctx.config.collect.episodes
     for _ in progress(range(pets.episode, episodes), total=episodes, desc="collect"):
@@ -150,6 +158,8 @@ def collect(ctx: Context) -> dict[str, Any]:
 
 def learn(ctx: Context) -> dict[str, Any]:
     config = ctx.config
+    if config.learn.agent is Agent.SAC:
+        return train_sac(config, ctx.run.stage_dir("learn"), randomization_of(config))
     pets = open_pets(config, ctx.run.stage_dir("learn"))
     budget = config.learn.max_episodes
     bar = progress(range(budget), total=budget, desc="learn (PETS episodes)")
@@ -162,7 +172,11 @@ def learn(ctx: Context) -> dict[str, Any]:
     history = [dataclasses.asdict(h) for h in pets.history]
     first = next((h.episode + 1 for h in pets.history if h.planned and h.success), None)
     return {
+        "agent": "pets",
         "episodes": pets.episode,
+        "curve": [
+            {"episode": h.episode + 1, "return": h.ret, "success": h.success} for h in pets.history
+        ],
         "solved": _consecutive_successes(pets) >= config.learn.successes,
         "episodes_to_success": first,
         "history": history,
@@ -183,7 +197,7 @@ def evaluate(ctx: Context) -> dict[str, Any]:
     with make_executor(workers, config.evaluate.ray_address) as executor:
         for batch in progress(rounds, total=len(rounds), desc="evaluate (randomized draws)"):
             results += evaluate_jobs(make_policy, batch, executor, success_window=window)
-    model_error = _model_error(ctx)
+    model_error = _model_error(ctx) if config.learn.agent is Agent.PETS else None
     return {
         "workers": config.evaluate.workers,
         "returns": [r.ret for r in results],

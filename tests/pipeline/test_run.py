@@ -151,3 +151,26 @@ def test_a_robot_server_that_is_not_running_is_a_clear_error_and_loses_nothing(
         "collect", "learn", "evaluate"
     ]  # fmt: skip
     assert (run.path / "learn" / "pets.pt").is_file()
+
+
+def test_sac_can_be_the_learner_of_the_main_job(tmp_path: Path) -> None:
+    config = {
+        "learn": {"agent": "sac", "sac_steps": 1500, "sac_eval_every": 500,
+                  "sac": {"hidden": [32, 32]}},
+        "evaluate": {"episodes": 1},
+        "robot": {"backend": "sim", "episodes": 1},
+    }  # fmt: skip
+    path = tmp_path / "sac.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", "--config", str(path), "--runs-dir", str(tmp_path), "--name", "s"]) == 0
+    run = RunDir.open(tmp_path / "s")
+    learn = run.summary("learn")
+    assert learn["agent"] == "sac"
+    assert learn["env_steps"] == 1500
+    assert [c["env_steps"] for c in learn["curve"]] == [500, 1000, 1500]
+    assert run.summary("collect")["skipped"]
+    assert run.summary("evaluate")["model_error"] is None
+    assert run.summary("deploy")["controllers"]["learned"]["robot"]["termination"] == "completed"
+    report = (run.path / "report" / "report.md").read_text()
+    assert "env steps of SAC" in report
+    assert "model_error.png" not in report
