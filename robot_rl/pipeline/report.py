@@ -105,6 +105,13 @@ def summary_table(run: RunDir) -> str:
 
 
 # -- plots ---------------------------------------------------------------------------------------
+def _label(ax: plt.Axes, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
 def _save(fig: plt.Figure, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -141,10 +148,12 @@ def _model_error(run: RunDir, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(error["horizons"], error["rmse"], "o-", label="learned ensemble (mean)")
     ax.plot(error["horizons"], error["no_change_rmse"], "--", color="tab:gray", label="no change")
-    ax.set_xlabel("prediction horizon (control steps)")
-    ax.set_ylabel("RMSE (per-dimension data std)")
-    ax.set_title("Open-loop model error on an unseen episode")
-    ax.legend(fontsize=8)
+    _label(
+        ax,
+        "prediction horizon (control steps)",
+        "RMSE (per-dimension data std)",
+        "Open-loop model error on an unseen episode",
+    )
     _save(fig, path)
 
 
@@ -161,19 +170,23 @@ def _planning_time(run: RunDir, path: Path) -> None:
     left.plot(
         [h["episode"] + 1 for h in history], [h["plan_ms_max"] for h in history], "^--", label="max"
     )
-    left.set_xlabel("episode")
-    left.set_ylabel("ms per planned action")
-    left.set_title("Planning time while learning" if history else "(SAC: no planning)")
-    left.legend(fontsize=8)
+    _label(
+        left,
+        "episode",
+        "ms per planned action",
+        "Planning time while learning" if history else "(SAC: no planning)",
+    )
     for name, result in _deployments(run).items():
         record = result["robot"].get("record")
         if record and Path(record).is_file():
             compute = 1e3 * read_run(record).cycles["compute"]
             right.hist(compute, bins=40, alpha=0.6, label=name)
-    right.set_xlabel("ms of work per control cycle on the robot")
-    right.set_ylabel("cycles")
-    right.set_title("Per-cycle compute on the robot")
-    right.legend(fontsize=8)
+    _label(
+        right,
+        "ms of work per control cycle on the robot",
+        "cycles",
+        "Per-cycle compute on the robot",
+    )
     _save(fig, path)
 
 
@@ -202,10 +215,12 @@ def _loop_timing(run: RunDir, path: Path) -> None:
             lateness = np.sort(1e3 * read_run(record).cycles["lateness"])
             ax.plot(lateness, np.linspace(0, 1, len(lateness)), label=name)
     ax.set_xscale("symlog", linthresh=0.1)
-    ax.set_xlabel("cycle start after its deadline (ms)")
-    ax.set_ylabel("fraction of cycles")
-    ax.set_title("Control-loop jitter on the robot")
-    ax.legend(fontsize=8)
+    _label(
+        ax,
+        "cycle start after its deadline (ms)",
+        "fraction of cycles",
+        "Control-loop jitter on the robot",
+    )
     _save(fig, path)
 
 
