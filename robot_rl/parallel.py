@@ -80,7 +80,14 @@ class RayExecutor(Executor):
             kwargs["runtime_env"] = {
                 "env_vars": {"ROBOT_RL_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
             }
-            ray.init(**kwargs)
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, ray.exceptions.AuthenticationError) as err:
+                raise ConnectionError(
+                    f"cannot join the Ray cluster at {address}: {err}. A cluster started with "
+                    "token authentication (Ray's default) also needs RAY_AUTH_MODE=token and its "
+                    "token (~/.ray/auth_token or RAY_AUTH_TOKEN) in this process's environment"
+                ) from err
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         remote = self._ray.remote(num_cpus=1)(fn)

@@ -72,8 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[ns.command][0])
     try:
         return int(module.main(argv[1:], prog=f"robot-rl {ns.command}") or 0)
-    except (ValueError, FileNotFoundError) as err:
-        # Bad input (a config, an id, a file): say what is wrong, without a traceback.
+    except (ValueError, FileNotFoundError, ConnectionError) as err:
+        # Bad input (a config, an id, a file, an address): say what is wrong, no traceback.
         print(f"robot-rl {ns.command}: error: {err}", file=sys.stderr)
         return 2
 
