@@ -65,6 +65,9 @@ def make_trials(
     if not seeds:
         raise ValueError("a sweep needs at least one seed")
     keys = list(grid)
+    # Folder names use the keys' last parts unless two keys share one.
+    last_parts = [k.rsplit(".", 1)[-1] for k in [*keys, "seed"]]
+    short = len(set(last_parts)) == len(last_parts)
     trials = []
     for values in itertools.product(*(grid[k] for k in keys)):
         for seed in seeds:
@@ -73,9 +76,15 @@ def make_trials(
             for key, value in overrides.items():
                 set_dotted(data, key, value)
             config = build(RunConfig, data)
-            name = "-".join(f"{k.rsplit('.', 1)[-1]}={_compact(v)}" for k, v in overrides.items())
-            trials.append(Trial(name, overrides, to_dict(config)))
+            trials.append(Trial(_name(overrides, short), overrides, to_dict(config)))
     return trials
+
+
+def _name(overrides: Mapping[str, Any], short: bool) -> str:
+    """A trial's folder name: ``key=value`` pairs, keys by their last part when ``short``."""
+    return "-".join(
+        f"{k.rsplit('.', 1)[-1] if short else k}={_compact(v)}" for k, v in overrides.items()
+    )
 
 
 def _compact(value: Any) -> str:

@@ -75,3 +75,12 @@ def test_ray_workers_give_the_in_process_results_and_a_rerun_resumes(
     )
     assert after == before
     assert _figures(tmp_path / "local") == _figures(tmp_path / "ray")
+
+
+def test_trials_whose_short_names_clash_are_named_by_their_whole_keys() -> None:
+    grid = parse_grid(["learn.model.elites=2,3", "learn.planner.elites=4"])
+    names = [t.name for t in make_trials(TINY, [0], grid)]
+    assert names == [
+        "learn.model.elites=2-learn.planner.elites=4-seed=0",
+        "learn.model.elites=3-learn.planner.elites=4-seed=0",
+    ]
