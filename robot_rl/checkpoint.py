@@ -9,13 +9,13 @@ never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from robot_rl.files import atomic_path
 
 FORMAT = "robot_rl.checkpoint/1"
 
@@ -29,22 +29,13 @@ def save_checkpoint(
 ) -> Path:
     """Write ``tensors`` and JSON-serialisable ``metadata`` to ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "metadata": json.dumps(metadata, sort_keys=True),
         "tensors": {name: t.detach().cpu().clone() for name, t in tensors.items()},
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

@@ -15,17 +15,16 @@ what C++ robot runtimes (libtorch) load, so it is still offered; ONNX needs the 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from robot_rl.files import atomic_path
 
 EXPORT_FORMAT = "robot_rl.policy/1"
 METADATA_KEY = "robot_rl_policy"
@@ -89,19 +88,6 @@ class TorchPolicy:
         return self.module(x)[0].double().numpy()
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _example(module: torch.nn.Module, metadata: PolicyMetadata) -> torch.Tensor:
     example = torch.zeros(1, metadata.obs_dim)
     with torch.no_grad():
@@ -119,13 +105,11 @@ def export_torchscript(module: torch.nn.Module, path: str | Path, metadata: Poli
     module = module.eval()
     example = _example(module, metadata)
 
-    def write(tmp: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
-            traced = torch.jit.trace(module, example)
-            torch.jit.save(traced, str(tmp), _extra_files={METADATA_KEY: metadata.to_json()})
-
-    return _write_atomically(Path(path), write)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
+        traced = torch.jit.trace(module, example)
+        torch.jit.save(traced, str(tmp), _extra_files={METADATA_KEY: metadata.to_json()})
+    return Path(path)
 
 
 def export_onnx(module: torch.nn.Module, path: str | Path, metadata: PolicyMetadata) -> Path:
@@ -135,25 +119,24 @@ def export_onnx(module: torch.nn.Module, path: str | Path, metadata: PolicyMetad
     module = module.eval()
     example = _example(module, metadata)
 
-    def write(tmp: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # raised inside torch.export
-            program = torch.onnx.export(
-                module,
-                (example,),
-                dynamo=True,
-                input_names=["obs"],
-                output_names=["action"],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
-                verbose=False,
-            )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # raised inside torch.export
+        program = torch.onnx.export(
+            module,
+            (example,),
+            dynamo=True,
+            input_names=["obs"],
+            output_names=["action"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            verbose=False,
+        )
+    with atomic_path(path) as tmp:
         program.save(str(tmp))
         model = onnx.load(str(tmp))
         entry = model.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, metadata.to_json()
         onnx.save(model, str(tmp))
-
-    return _write_atomically(Path(path), write)
+    return Path(path)
 
 
 def _require(name: str) -> Any:
