@@ -81,6 +81,21 @@ def _over_default(field: dataclasses.Field, value: Any) -> Any:
     return {**to_dict(default), **value}
 
 
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """``data[a][b][c] = value`` for ``key`` = ``a.b.c``, creating sections as needed.
+
+    Raises:
+        ValueError: an intermediate part of the key holds a value, not a section.
+    """
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"{key}: {part} is not a section")
+    node[leaf] = value
+
+
 def to_dict(config: Any) -> Any:
     """Plain data (dicts, lists, strings, numbers) for a config, e.g. to save as YAML."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):

@@ -10,13 +10,11 @@ from typing import Any
 
 import yaml
 
-from robot_rl.config import ConfigError, build, load_file
+from robot_rl.config import ConfigError, build, load_file, set_dotted
 
 
 def apply_overrides(data: dict[str, Any], assignments: Sequence[str]) -> None:
     """Apply ``--set dotted.key=value`` overrides (values parsed as YAML) to ``data``."""
-    from robot_rl.pipeline.sweep import set_dotted
-
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
         if not sep or not key:

@@ -27,9 +27,11 @@ CHECKPOINT_EVERY = 2_000
 
 
 class _CurveTrainer(Trainer):
-    """A trainer that also appends every evaluation to a JSON-lines file."""
+    """A trainer that also appends every evaluation to the JSON-lines file ``curve_path``."""
 
-    curve_path: Path
+    def __init__(self, *args: Any, curve_path: Path, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.curve_path = curve_path
 
     def evaluate(self) -> Evaluation:
         result = super().evaluate()
@@ -71,9 +73,9 @@ def train_sac(config: RunConfig, learn_dir: Path, randomization: Any) -> dict[st
     )
     checkpoint = learn_dir / CHECKPOINT_NAME
     trainer = _CurveTrainer(
-        agent, [env], train, config.env, eval_env=make_env(), checkpoint_path=checkpoint
-    )
-    trainer.curve_path = learn_dir / CURVE_NAME
+        agent, [env], train, config.env, eval_env=make_env(), checkpoint_path=checkpoint,
+        curve_path=learn_dir / CURVE_NAME,
+    )  # fmt: skip
     resumed_at = 0
     if checkpoint.is_file():
         trainer.load(checkpoint)

@@ -71,14 +71,8 @@ class Context:
     config: RunConfig
     run: RunDir
 
-    @property
-    def env_id(self) -> str:
-        return self.config.env
 
-    def success_window(self) -> int:
-        return success_window(self.env_id)
-
-
+@functools.cache
 def success_window(env_id: str) -> int:
     """Control steps in ``SUCCESS_WINDOW_S`` on ``env_id``."""
     env = robot_rl.make(env_id)
@@ -190,7 +184,7 @@ def evaluate(ctx: Context) -> dict[str, Any]:
     jobs = randomized_jobs(config.env, config.engine.value, config.evaluate.episodes,
                            seed=config.seed + EVAL_SEED, table=table)  # fmt: skip
     make_policy = functools.partial(learned_controller, to_dict(config), str(learn_dir))
-    workers, window = config.evaluate.workers, ctx.success_window()
+    workers, window = config.evaluate.workers, success_window(ctx.config.env)
     # One round of ``workers`` episodes at a time, so the progress bar moves.
     rounds = [jobs[i : i + workers] for i in range(0, len(jobs), workers)]
     results = []
@@ -314,7 +308,7 @@ def summarize_run(result: RunResult, window: int) -> dict[str, Any]:
 def _sim_and_robot(ctx: Context, name: str, policy: Policy, session: RobotSession,
                    folder: Path) -> dict[str, Any]:  # fmt: skip
     """Deploy ``policy`` to the simulator (MuJoCo, nominal, unpaced) and to the robot."""
-    config, window = ctx.config, ctx.success_window()
+    config, window = ctx.config, success_window(ctx.config.env)
 
     def simulator() -> SimRobot:
         return SimRobot.make(config.env, config.engine.value)

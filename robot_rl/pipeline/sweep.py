@@ -21,26 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.config import build, to_dict
+from robot_rl.config import build, set_dotted, to_dict
 from robot_rl.parallel import Executor
 from robot_rl.pipeline.config import RunConfig
 from robot_rl.pipeline.rundir import RunDir, write_json_atomic
 from robot_rl.pipeline.runner import execute
-
-
-def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    """``data[a][b][c] = value`` for ``key`` = ``a.b.c``, creating sections as needed.
-
-    Raises:
-        ValueError: an intermediate part of the key holds a value, not a section.
-    """
-    *parents, leaf = key.split(".")
-    node = data
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"{key}: {part} is not a section")
-    node[leaf] = value
 
 
 @dataclass(frozen=True)
