@@ -56,6 +56,8 @@ SUPPORTED_ENVS = (
     "robot_rl/CartpoleSwingup-v0",
     "robot_rl/ArmReach-v0",
 )
+ANALYTIC_ENVS = ("robot_rl/PendulumSwingup-v0", "robot_rl/CartpoleSwingup-v0")
+"""The envs with an analytic CasADi model (``PlanningModel.ANALYTIC``)."""
 _DEFAULT_HORIZON = {PendulumSwingup: 60, CartpoleSwingup: 40, ArmReach: 30}
 
 

@@ -229,12 +229,11 @@ def robot_truth(config: RunConfig, nominal: DomainParams) -> DomainParams | None
 def model_based_planner(env_id: str, params: Any = None) -> Policy | None:
     """iLQR MPC on the env's analytic model (at ``params``), or None where there is none."""
     from robot_rl.controllers import PlanningModel, make_mpc
+    from robot_rl.controllers.presets import ANALYTIC_ENVS
 
-    env = robot_rl.make(env_id)
-    try:
-        return make_mpc(env, PlanningModel.ANALYTIC, params=params)
-    except ValueError:
+    if env_id not in ANALYTIC_ENVS:
         return None
+    return make_mpc(robot_rl.make(env_id), PlanningModel.ANALYTIC, params=params)
 
 
 class RobotSession:

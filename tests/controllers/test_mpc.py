@@ -131,3 +131,15 @@ def test_a_nan_observation_falls_back_instead_of_failing() -> None:
     assert mpc.steps[-1].fallback
     assert mpc.steps[-1].status is SolverStatus.NON_FINITE
     assert np.isfinite(first).all()
+
+
+def test_the_envs_listed_as_analytic_are_exactly_those_with_an_analytic_model() -> None:
+    from robot_rl.controllers.presets import ANALYTIC_ENVS, SUPPORTED_ENVS
+
+    for env_id in SUPPORTED_ENVS:
+        env = robot_rl.make(env_id)
+        if env_id in ANALYTIC_ENVS:
+            make_mpc(env, PlanningModel.ANALYTIC)
+        else:
+            with pytest.raises(ValueError, match="no analytic model"):
+                make_mpc(env, PlanningModel.ANALYTIC)
