@@ -28,6 +28,15 @@ from benchmarks.worker_pool import run_jobs  # noqa: E402
 
 FIGURES = ROOT / "benchmarks" / "figures"
 
+DUAL = (0.02, 0.0015, 0.0, 1.0)
+"""K_p, K_i, K_d of the benchmark's PID Lagrangian and its error clip, in units of the task's
+cost limit. A bounded, slow dual step on purpose: with the library's stiffer defaults
+(0.05, 0.005, 0.05, no clip) λ jumps to 1-3 in the first episodes, while the policy still
+leaves the band in most steps, and the cart-pole agent settles on a timid partial swing-up
+(return ~43) that it never leaves; with soft unbounded gains (0.005, 0.0003, 0.005) it finds
+the full swing-up but λ then rises too slowly to pull it back inside the band (final episode
+costs 17-25 against the limit 5)."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -47,7 +56,7 @@ TASKS = {
         "robot_rl/CartpoleSwingup-v0",
         {"track_band": 0.5},
         cost_limit=5.0,
-        steps=30_000,
+        steps=40_000,
         seeds=(0, 1, 2),
         eval_every=3_000,
         what="cart-pole swing-up, cost 1 per step with |x| > 0.5 m, limit 5 per 100-step episode",
@@ -65,7 +74,14 @@ TASKS = {
 }
 
 
-def worker(algo: str, task_name: str, seed: int, hidden: tuple[int, ...], steps: int) -> dict:
+def worker(
+    algo: str,
+    task_name: str,
+    seed: int,
+    hidden: tuple[int, ...],
+    steps: int,
+    dual: tuple[float, float, float, float],
+) -> dict:
     from robot_rl.agents import (
         SAC,
         LagrangeUpdate,
@@ -91,8 +107,15 @@ def worker(algo: str, task_name: str, seed: int, hidden: tuple[int, ...], steps:
     if algo == "sac":
         agent = SAC(obs_dim, act_dim, SACConfig(hidden=hidden), seed=seed)
     else:
+        kp, ki, kd, clip = dual
         config = SafeSACConfig(
-            hidden=hidden, cost_limit=task.cost_limit, lagrange=LagrangeUpdate.PID
+            hidden=hidden,
+            cost_limit=task.cost_limit,
+            lagrange=LagrangeUpdate.PID,
+            pid_kp=kp,
+            pid_ki=ki,
+            pid_kd=kd,
+            error_clip=clip * task.cost_limit,
         )
         agent = SafeSAC(obs_dim, act_dim, config, seed=seed)
     train = TrainConfig(
@@ -114,6 +137,7 @@ def worker(algo: str, task_name: str, seed: int, hidden: tuple[int, ...], steps:
         "return": final.mean_return,
         "cost": final.mean_cost,
         "violations": trainer.counters.violations,
+        "dual": list(dual) if algo == "safe-sac" else None,
         "curves": curves,
     }
 
@@ -217,13 +241,19 @@ def report(
         rows,
     )
     tasks_text = "\n".join(f"- **{t.name}**: {t.what}." for t in tasks)
+    duals = sorted({tuple(r["dual"]) for r in results if r.get("dual")})
+    dual_text = "; ".join(
+        "K_p {:g}, K_i {:g}, K_d {:g}, violation clipped at ±{:g} x the limit".format(*d)
+        for d in duals
+    )
     return f"""## Safe SAC against SAC (`benchmarks/safe_sac.py`)
 
 {tasks_text}
 
 Both agents: {"x".join(map(str, hidden))} networks, batch 256, one gradient step per env step,
-bf16 matrix products, the same seeds. Safe SAC uses the PID Lagrangian (K_p 0.05, K_i 0.005,
-K_d 0.05) on the measured training episode costs. Final return and cost are the mean of 10
+bf16 matrix products, the same seeds. Safe SAC uses the PID Lagrangian
+({dual_text}) on the
+measured training episode costs. Final return and cost are the mean of 10
 deterministic evaluation episodes after training (mean ± std over seeds); violations are
 training steps with a positive cost.
 
@@ -238,9 +268,10 @@ Command: `nice -n 5 python benchmarks/safe_sac.py`.
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        algo, task, seed, hidden, steps = sys.argv[2:7]
+        algo, task, seed, hidden, steps, dual = sys.argv[2:8]
         hidden_sizes = tuple(int(h) for h in hidden.split(","))
-        print(json.dumps(worker(algo, task, int(seed), hidden_sizes, int(steps))))
+        dual_setting = tuple(float(g) for g in dual.split(","))
+        print(json.dumps(worker(algo, task, int(seed), hidden_sizes, int(steps), dual_setting)))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -250,6 +281,14 @@ def main() -> int:
         "--steps", type=int, default=0, help="override every task's steps (smoke tests)"
     )
     parser.add_argument("--seeds", type=int, nargs="+", help="override every task's seeds")
+    parser.add_argument(
+        "--dual",
+        type=float,
+        nargs=4,
+        default=list(DUAL),
+        metavar=("KP", "KI", "KD", "CLIP"),
+        help="safe SAC's PID Lagrangian gains and error clip (in units of the cost limit)",
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_safe_sac.jsonl"))
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
@@ -261,7 +300,12 @@ def main() -> int:
     tasks = [TASKS[name] for name in args.tasks]
     hidden = ",".join(map(str, args.hidden))
     jobs = [
-        {"algo": algo, "task": t.name, "seed": seed}
+        {
+            "algo": algo,
+            "task": t.name,
+            "seed": seed,
+            "dual": args.dual if algo == "safe-sac" else None,
+        }
         for t in tasks
         for seed in (args.seeds or t.seeds)
         for algo in ("sac", "safe-sac")
@@ -278,8 +322,9 @@ def main() -> int:
             str(j["seed"]),
             hidden,
             str(args.steps),
+            ",".join(map(str, args.dual)),
         ],
-        key=lambda j: (j["algo"], j["task"], j["seed"]),
+        key=lambda j: (j["algo"], j["task"], j["seed"], str(j.get("dual"))),
         out=args.out,
         parallel=args.parallel,
         describe=lambda r: (

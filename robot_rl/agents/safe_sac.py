@@ -15,6 +15,13 @@ of training:
   whose proportional and derivative terms damp the oscillation of the pure integral
   (gradient) update.
 
+Either update can bound the violation it acts on, e = clip(J_c - limit, ±``error_clip``), so
+λ moves by at most a fixed step per episode. Early in training the policy leaves the safe set
+in most steps; an unbounded update then drives λ so high, before the agent has learnt how
+to earn reward at all, that it settles on a timid policy it never leaves (on the cart-pole
+with a narrow band: a partial swing-up, return ~43 of ~80). With a bounded step, λ grows
+while violations persist and falls as fast once they stop.
+
 Safety early termination (ending an episode, as terminal, at its first unsafe step) is a
 setting of the loop, ``TrainConfig.safety_termination``.
 """
@@ -64,6 +71,8 @@ class SafeSACConfig(SACConfig):
     """Integral gain (PID)."""
     pid_kd: float = 0.05
     """Derivative gain on rises of the episode cost (PID)."""
+    error_clip: float | None = None
+    """Bound on |episode cost - limit| that one multiplier update acts on; None: unbounded."""
     cost_gamma: float = 0.99
     """Discount of the cost critic."""
     cost_critics: int = 2
@@ -77,6 +86,8 @@ class SafeSACConfig(SACConfig):
             raise ValueError("multiplier_init must be >= 0 and multiplier_lr > 0")
         if min(self.pid_kp, self.pid_ki, self.pid_kd) < 0.0:
             raise ValueError("PID gains must be >= 0")
+        if self.error_clip is not None and not self.error_clip > 0.0:
+            raise ValueError(f"error_clip must be > 0 or None, got {self.error_clip}")
         if not 0.0 <= self.cost_gamma < 1.0:
             raise ValueError(f"cost_gamma must be in [0, 1), got {self.cost_gamma}")
         if self.cost_critics < 1:
@@ -147,8 +158,10 @@ class SafeSAC(SAC):
             return
         cost = float(np.mean(costs))
         self.episode_cost = cost
-        error = cost - self.config.cost_limit
         c = self.config
+        error = cost - c.cost_limit
+        if c.error_clip is not None:
+            error = min(max(error, -c.error_clip), c.error_clip)
         if c.lagrange is LagrangeUpdate.GRADIENT:
             self._multiplier = max(0.0, self._multiplier + c.multiplier_lr * error)
         else:

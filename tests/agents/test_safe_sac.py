@@ -43,6 +43,28 @@ def test_multiplier_is_projected_onto_zero_not_below(mode):
     assert agent.multiplier == 0.0
 
 
+@pytest.mark.parametrize("mode", list(LagrangeUpdate))
+def test_bounded_error_moves_the_multiplier_by_a_bounded_step_both_ways(mode):
+    """A huge violation moves λ no more than one of the size of the clip; so does a return."""
+    gains = {"pid_kp": 0.0, "pid_ki": 0.01, "pid_kd": 0.0, "multiplier_lr": 0.01}
+    clipped = SafeSAC(2, 1, _config(mode, error_clip=2.0, **gains), seed=0)
+    free = SafeSAC(2, 1, _config(mode, **gains), seed=0)
+    for agent in (clipped, free):
+        agent.on_episodes([0.0], [1000.0])  # cost 1000 against the limit 5
+    assert clipped.multiplier == pytest.approx(0.02)  # 0.01 x clip 2
+    assert free.multiplier == pytest.approx(9.95)  # 0.01 x 995
+    for _ in range(3):
+        clipped.on_episodes([0.0], [6.0])  # a violation of 1, inside the clip
+    assert clipped.multiplier == pytest.approx(0.05)
+    clipped.on_episodes([0.0], [0.0])  # -5, clipped to -2
+    assert clipped.multiplier == pytest.approx(0.03)
+
+
+def test_error_clip_must_be_positive():
+    with pytest.raises(ValueError, match="error_clip"):
+        SafeSACConfig(error_clip=0.0)
+
+
 @pytest.mark.parametrize("limit", [-1.0, math.nan, math.inf])
 def test_bad_cost_limit_is_rejected(limit):
     with pytest.raises(ValueError, match="cost_limit"):
