@@ -10,7 +10,8 @@ Each iteration:
 4. **Adapt the step size** of each condition from the improvement the last C-step predicted
    against the one that happened (Laplace estimates under the fitted models).
 5. **C-step**: KL-constrained LQR from ``p̄`` within ``ε = base_kl · step_mult · T``.
-6. **S-step**: regress the global policy onto the new local controllers at the sampled states.
+6. **S-step**: regress the global policy onto the new local controllers' actions at the sampled
+   states, clipped to the action bounds as the env executes them.
 
 Numerical trouble (an ill-conditioned fit, a KL bound the η search cannot meet, a cost that
 got worse) is written to the iteration log and shrinks that condition's step size; a C-step
@@ -191,6 +192,20 @@ class IterationLog:
     sstep_loss: float
     seconds: float
     events: tuple[str, ...] = field(default_factory=tuple)
+
+
+def teacher_actions(controller: LinearGaussianController, X: np.ndarray) -> np.ndarray:
+    """The actions a local controller's mean executes at states X (N, T, n): (N, T, m).
+
+    The env clips every action to [-1, 1], while the linear controllers of the C-step are
+    unbounded (their gains grow as the teachers sharpen, and on the reacher a third of their
+    proposals lie outside the bounds, some beyond 10). The S-step regresses onto what the
+    teacher would execute, the clipped action: regressing onto the raw proposals instead
+    spends the squared error on unreachable values, makes the policy steep, and its steep
+    linearisation becomes the next C-step's reference, a loop that made the reacher's sample
+    cost rise and the held-out success collapse after a few iterations.
+    """
+    return np.clip(np.einsum("tij,ntj->nti", controller.K, X) + controller.k, -1.0, 1.0)
 
 
 class GPS:
@@ -447,9 +462,7 @@ class GPS:
         for s, ctrl in zip(samples, controllers, strict=True):
             x = s.X[:, :-1]  # (N, T, n)
             obs.append(x.reshape(-1, self.obs_size))
-            targets.append(
-                (np.einsum("tij,ntj->nti", ctrl.K, x) + ctrl.k).reshape(-1, self.act_size)
-            )
+            targets.append(teacher_actions(ctrl, x).reshape(-1, self.act_size))
             precisions.append(
                 np.broadcast_to(ctrl.precision, (x.shape[0], *ctrl.precision.shape)).reshape(
                     -1, self.act_size, self.act_size
