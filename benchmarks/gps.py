@@ -71,8 +71,8 @@ class Result:
     seconds: float
 
 
-REACHER = GPSConfig()
-ARM = GPSConfig(samples_per_condition=6, base_kl_step=1.0)
+REACHER = GPSConfig(rest_anchor=True)
+ARM = GPSConfig(samples_per_condition=6, base_kl_step=1.0, rest_anchor=True)
 EXPERIMENTS = {
     "reacher": Experiment(
         "reacher", "robot_rl/ReacherTwoLink-v0", 4, 20, REACHER, 0.9, seeds=(0, 1, 2)

@@ -114,6 +114,10 @@ class GPSConfig:
     """Minibatch size of the S-step."""
     sstep_history: int = 3
     """Iterations of (state, teacher action) pairs the S-step trains on (1: this one only)."""
+    rest_anchor: bool = False
+    """Anchor the global policy to command zero at rest on the goal (``GaussianPolicy``); the
+    policy's features must declare their rest state (the base-frame and goal-free features
+    of the reaching tasks do)."""
     policy_min_std: float = 0.1
     """Floor on the global policy's action standard deviation, normalised action units: it
     keeps the on-policy samples spread around the policy's path as the teachers sharpen."""
@@ -251,7 +255,12 @@ class GPS:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.rng.integers(2**31)))
             self.network = GaussianPolicy(
-                self.obs_size, self.act_size, config.hidden, config.init_action_std, features
+                self.obs_size,
+                self.act_size,
+                config.hidden,
+                config.init_action_std,
+                features,
+                config.rest_anchor,
             )
         self.optimizer = torch.optim.AdamW(
             self.network.mean.parameters(),
