@@ -94,6 +94,8 @@ def test_gps_rejects_bad_setups() -> None:
             reaching_cost(env.task),
             dataclasses.replace(CONFIG, samples_per_condition=1),
         )
+    with pytest.raises(ValueError, match="rest state"):  # the raw observation has none
+        GPS(env, GOALS, reaching_cost(env.task), dataclasses.replace(CONFIG, rest_anchor=True))
     with pytest.raises(ValueError, match="no cost model"):
         reaching_cost(robot_rl.make("robot_rl/PendulumSwingup-v0").task)
 
