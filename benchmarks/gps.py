@@ -71,8 +71,8 @@ class Result:
     seconds: float
 
 
-REACHER = GPSConfig()
-ARM = GPSConfig(samples_per_condition=6, base_kl_step=1.0)
+REACHER = GPSConfig(rest_anchor=True)
+ARM = GPSConfig(samples_per_condition=6, base_kl_step=1.0, rest_anchor=True)
 EXPERIMENTS = {
     "reacher": Experiment(
         "reacher", "robot_rl/ReacherTwoLink-v0", 4, 20, REACHER, 0.9, seeds=(0, 1, 2)
@@ -209,7 +209,8 @@ def report(results: list[Result], load_before: str, sac: list[str]) -> str:
     return (
         "## Guided policy search (`benchmarks/gps.py`)\n\n"
         f"Machine before: {load_before}\n\nMachine after: {machine_summary()}\n\n"
-        "Mirror-descent GPS, policy on base-frame features; the seed picks the training goals "
+        "Mirror-descent GPS, policy on base-frame features and anchored to command zero at rest "
+        "on the goal (`GPSConfig(rest_anchor=True)`); the seed picks the training goals "
         "(spread over the goal space), the held-out goals and every random draw. Held-out goals come from the "
         "task's goal distribution (seeded, disjoint from the training goals); success is the "
         "task's (reacher 2 cm, arm 3 cm) at the last step of a deterministic episode. The "

@@ -59,7 +59,9 @@ class Args:
     """Metric outputs."""
     threads: int = 1
     """Torch intra-op and BLAS threads (one avoids oversubscribing a shared machine)."""
-    gps: GPSConfig = field(default_factory=GPSConfig)
+    gps: GPSConfig = field(default_factory=lambda: GPSConfig(rest_anchor=True))
+    """GPS hyperparameters (the policy is anchored at rest on the goal, which the default
+    features support; pass --gps.no-rest-anchor with --features raw)."""
     cost: CostArgs = field(default_factory=CostArgs)
 
 

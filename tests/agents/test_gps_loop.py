@@ -13,11 +13,13 @@ from robot_rl.agents.gps import (
     GPS,
     Features,
     GPSConfig,
+    LinearGaussianController,
     Sampling,
     make_features,
     reaching_cost,
     spread_goals,
 )
+from robot_rl.agents.gps.algorithm import Samples, teacher_actions
 
 
 @pytest.fixture(autouse=True)
@@ -92,6 +94,8 @@ def test_gps_rejects_bad_setups() -> None:
             reaching_cost(env.task),
             dataclasses.replace(CONFIG, samples_per_condition=1),
         )
+    with pytest.raises(ValueError, match="rest state"):  # the raw observation has none
+        GPS(env, GOALS, reaching_cost(env.task), dataclasses.replace(CONFIG, rest_anchor=True))
     with pytest.raises(ValueError, match="no cost model"):
         reaching_cost(robot_rl.make("robot_rl/PendulumSwingup-v0").task)
 
@@ -130,3 +134,33 @@ def test_best_policy_is_the_iterate_with_the_cheapest_own_samples() -> None:
     assert not np.allclose(best.act(obs), latest.act(obs))
     gps.network.mean.body[0].weight.data.zero_()  # the selected policy is a copy
     assert not np.allclose(best.act(obs), gps.deterministic_policy().act(obs))
+
+
+def test_teacher_actions_are_clipped_to_the_action_bounds() -> None:
+    T, n = 3, 4
+    K = np.zeros((T, 2, n))
+    K[:, 0, 0] = 10.0
+    controller = LinearGaussianController(
+        K, np.tile([0.0, -0.5], (T, 1)), np.tile(np.eye(2), (T, 1, 1))
+    )
+    X = np.zeros((2, T, n))
+    X[0, :, 0] = 0.05  # 10 * 0.05 = 0.5: inside the bounds, unchanged
+    X[1, :, 0] = 0.3  # 10 * 0.3 = 3: executed as 1
+    actions = teacher_actions(controller, X)
+    np.testing.assert_allclose(actions[0], np.tile([0.5, -0.5], (T, 1)))
+    np.testing.assert_allclose(actions[1], np.tile([1.0, -0.5], (T, 1)))
+
+
+def test_s_step_regresses_onto_what_the_teacher_executes() -> None:
+    """A teacher asking for 3 (executed as 1) teaches the policy 1, not 3."""
+    gps = _gps(config=dataclasses.replace(CONFIG, sstep_steps=500))
+    T, n, N = gps.horizon, gps.obs_size, 4
+    rng = np.random.default_rng(0)
+    X = 0.1 * rng.standard_normal((N, T + 1, n))
+    samples = Samples(X, np.zeros((N, T, 2)), np.zeros(N), np.zeros(N, dtype=bool))
+    teacher = LinearGaussianController(
+        np.zeros((T, 2, n)), np.tile([3.0, -0.5], (T, 1)), np.tile(0.25 * np.eye(2), (T, 1, 1))
+    )
+    gps._s_step([samples] * len(GOALS), [teacher] * len(GOALS))
+    mean = gps.network.mean_actions(X[:, :-1].reshape(-1, n))
+    np.testing.assert_allclose(mean.mean(0), [1.0, -0.5], atol=0.05)

@@ -129,3 +129,74 @@ def test_base_frame_features_are_invariant_to_turning_the_whole_reacher() -> Non
         return torch.tensor([np.cos(q1), np.cos(q[1]), np.sin(q1), np.sin(q[1]), *qd, *g, *(t - g)])
 
     torch.testing.assert_close(features(obs(0.0)), features(obs(2.1)))
+
+
+def _at_rest_on_the_goal(env_id: str, rng: np.random.Generator, count: int) -> np.ndarray:
+    """Observations of random configurations, at rest, the goal under the tip."""
+    if env_id == "robot_rl/ReacherTwoLink-v0":
+        q = rng.uniform(-2.8, 2.8, (count, 2))
+        tip = np.stack(
+            [
+                0.1 * np.cos(q[:, 0]) + 0.11 * np.cos(q.sum(1)),
+                0.1 * np.sin(q[:, 0]) + 0.11 * np.sin(q.sum(1)),
+            ],
+            axis=1,
+        )
+        angles = [np.cos(q[:, 0]), np.cos(q[:, 1]), np.sin(q[:, 0]), np.sin(q[:, 1])]
+        return np.column_stack([*angles, np.zeros((count, 2)), tip, np.zeros((count, 2))])
+    q, flange = rng.uniform(-2.0, 2.0, (count, 7)), rng.uniform(-0.6, 0.6, (count, 3))
+    return np.column_stack([q, np.zeros((count, 7)), flange, flange, np.zeros((count, 3))])
+
+
+@pytest.mark.parametrize("env_id", ["robot_rl/ReacherTwoLink-v0", "robot_rl/ArmReach-v0"])
+@pytest.mark.parametrize("kind", [Features.BASE_FRAME, Features.GOAL_FREE])
+def test_rest_anchored_policy_commands_zero_at_rest_on_any_goal(
+    env_id: str, kind: Features
+) -> None:
+    env = robot_rl.make(env_id)
+    obs_size, act_size = env.observation_space.shape[0], env.action_space.shape[0]
+    rng = np.random.default_rng(5)
+    torch.manual_seed(0)
+    net = GaussianPolicy(
+        obs_size,
+        act_size,
+        (32, 32),
+        features=make_features(kind, env.task, obs_size),
+        rest_anchor=True,
+    )
+    moving = rng.standard_normal((64, obs_size))
+    net.set_normalisation(moving)
+    rest = _at_rest_on_the_goal(env_id, rng, 64)
+    np.testing.assert_allclose(net.mean_actions(rest), 0.0, atol=1e-6)
+    # Away from rest it acts: a moving arm or a tip off the goal gets a command.
+    assert np.abs(net.mean_actions(moving)).mean() > 1e-2
+    off_goal = rest.copy()
+    off_goal[:, -1] += 0.5
+    assert np.abs(net.mean_actions(off_goal)).mean() > 1e-3
+
+
+def test_rest_anchor_needs_features_with_a_rest_state() -> None:
+    with pytest.raises(ValueError, match="rest state"):
+        GaussianPolicy(10, 2, (8,), rest_anchor=True)
+
+
+def test_rest_anchored_policy_round_trips_through_checkpoint_and_torchscript(
+    tmp_path: Path,
+) -> None:
+    env = robot_rl.make("robot_rl/ReacherTwoLink-v0")
+    for kind in (Features.BASE_FRAME, Features.GOAL_FREE):
+        torch.manual_seed(1)
+        net = GaussianPolicy(
+            10, 2, (16,), features=make_features(kind, env.task, 10), rest_anchor=True
+        )
+        obs = np.random.default_rng(6).standard_normal((8, 10)).astype(np.float32)
+        net.set_normalisation(obs)
+        policy = GPSPolicy(net)
+        loaded = GPSPolicy.load(policy.save(tmp_path / f"{kind.value}.pt"))
+        assert loaded.network.mean.rest_anchor
+        np.testing.assert_array_equal(loaded.act(obs[2]), policy.act(obs[2]))
+        scripted = torch.jit.load(str(policy.export_torchscript(tmp_path / f"{kind.value}.ts")))
+        with torch.no_grad():
+            np.testing.assert_allclose(
+                scripted(torch.as_tensor(obs))[3].numpy(), policy.act(obs[3]), atol=1e-6
+            )

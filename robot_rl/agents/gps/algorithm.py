@@ -10,7 +10,8 @@ Each iteration:
 4. **Adapt the step size** of each condition from the improvement the last C-step predicted
    against the one that happened (Laplace estimates under the fitted models).
 5. **C-step**: KL-constrained LQR from ``p̄`` within ``ε = base_kl · step_mult · T``.
-6. **S-step**: regress the global policy onto the new local controllers at the sampled states.
+6. **S-step**: regress the global policy onto the new local controllers' actions at the sampled
+   states, clipped to the action bounds as the env executes them.
 
 Numerical trouble (an ill-conditioned fit, a KL bound the η search cannot meet, a cost that
 got worse) is written to the iteration log and shrinks that condition's step size; a C-step
@@ -113,6 +114,10 @@ class GPSConfig:
     """Minibatch size of the S-step."""
     sstep_history: int = 3
     """Iterations of (state, teacher action) pairs the S-step trains on (1: this one only)."""
+    rest_anchor: bool = False
+    """Anchor the global policy to command zero at rest on the goal (``GaussianPolicy``); the
+    policy's features must declare their rest state (the base-frame and goal-free features
+    of the reaching tasks do)."""
     policy_min_std: float = 0.1
     """Floor on the global policy's action standard deviation, normalised action units: it
     keeps the on-policy samples spread around the policy's path as the teachers sharpen."""
@@ -193,6 +198,20 @@ class IterationLog:
     events: tuple[str, ...] = field(default_factory=tuple)
 
 
+def teacher_actions(controller: LinearGaussianController, X: np.ndarray) -> np.ndarray:
+    """The actions a local controller's mean executes at states X (N, T, n): (N, T, m).
+
+    The env clips every action to [-1, 1], while the linear controllers of the C-step are
+    unbounded (their gains grow as the teachers sharpen, and on the reacher a third of their
+    proposals lie outside the bounds, some beyond 10). The S-step regresses onto what the
+    teacher would execute, the clipped action: regressing onto the raw proposals instead
+    spends the squared error on unreachable values, makes the policy steep, and its steep
+    linearisation becomes the next C-step's reference, a loop that made the reacher's sample
+    cost rise and the held-out success collapse after a few iterations.
+    """
+    return np.clip(np.einsum("tij,ntj->nti", controller.K, X) + controller.k, -1.0, 1.0)
+
+
 class GPS:
     """Mirror-descent guided policy search on a reaching env.
 
@@ -236,7 +255,12 @@ class GPS:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.rng.integers(2**31)))
             self.network = GaussianPolicy(
-                self.obs_size, self.act_size, config.hidden, config.init_action_std, features
+                self.obs_size,
+                self.act_size,
+                config.hidden,
+                config.init_action_std,
+                features,
+                config.rest_anchor,
             )
         self.optimizer = torch.optim.AdamW(
             self.network.mean.parameters(),
@@ -447,9 +471,7 @@ class GPS:
         for s, ctrl in zip(samples, controllers, strict=True):
             x = s.X[:, :-1]  # (N, T, n)
             obs.append(x.reshape(-1, self.obs_size))
-            targets.append(
-                (np.einsum("tij,ntj->nti", ctrl.K, x) + ctrl.k).reshape(-1, self.act_size)
-            )
+            targets.append(teacher_actions(ctrl, x).reshape(-1, self.act_size))
             precisions.append(
                 np.broadcast_to(ctrl.precision, (x.shape[0], *ctrl.precision.shape)).reshape(
                     -1, self.act_size, self.act_size

@@ -15,6 +15,13 @@ the network sees decides whether it can carry what it learned to other goals:
 
 Every feature map is a small ``nn.Module`` (TorchScript-compatible), so it is part of the
 policy's weights, checkpoint and export.
+
+A feature map may also declare its **rest state**: ``rest_mask`` (out_features,) is 1 for the
+features of the arm's configuration and 0 for those that vanish when the arm is at rest with
+its tip on the goal (velocities, tip-goal offsets). ``features * rest_mask`` is then the
+features of the same configuration at rest on the goal, which the policy can be anchored to
+(``GaussianPolicy(rest_anchor=True)``). ``None``: no rest state is known (e.g. the raw
+observation, whose goal coordinates would have to move to the tip).
 """
 
 from __future__ import annotations
@@ -39,13 +46,20 @@ class Features(enum.Enum):
 class SelectFeatures(nn.Module):
     """The observation entries ``indices``: (..., obs) -> (..., len(indices))."""
 
-    def __init__(self, indices: list[int]) -> None:
+    def __init__(self, indices: list[int], rest_mask: list[float] | None = None) -> None:
         super().__init__()
         if not indices or min(indices) < 0:
             raise ValueError(f"feature indices must be non-empty and non-negative, got {indices}")
+        if rest_mask is not None and len(rest_mask) != len(indices):
+            raise ValueError(
+                f"rest_mask needs one entry per index ({len(indices)}), got {len(rest_mask)}"
+            )
         self.register_buffer("indices", torch.tensor(indices, dtype=torch.long))
         self.out_features = len(indices)
-        self.spec = {"type": "select", "indices": list(indices)}
+        self.rest_mask = None if rest_mask is None else torch.tensor(rest_mask)
+        self.spec: dict = {"type": "select", "indices": list(indices)}
+        if rest_mask is not None:
+            self.spec["rest_mask"] = [float(v) for v in rest_mask]
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return obs.index_select(-1, self.indices)
@@ -59,6 +73,7 @@ class ReacherBaseFrame(nn.Module):
 
     out_features = 6
     spec = {"type": "reacher_base_frame"}  # noqa: RUF012
+    rest_mask = torch.tensor([1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         c1, c2, s1, s2 = obs[..., 0], obs[..., 1], obs[..., 2], obs[..., 3]
@@ -78,6 +93,7 @@ class ArmBaseFrame(nn.Module):
 
     out_features = 20
     spec = {"type": "arm_base_frame"}  # noqa: RUF012
+    rest_mask = torch.tensor([1.0] * 6 + [0.0] * 7 + [1.0] * 3 + [0.0] * 4)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         q1 = obs[..., 0]
@@ -104,13 +120,15 @@ def make_features(kind: Features, task: Task, obs_size: int) -> nn.Module:
     if kind is Features.RAW:
         return SelectFeatures(list(range(obs_size)))
     if kind is Features.GOAL_FREE:
+        # (goal coordinates, entries that vanish at rest on the goal: velocities and offset)
         if isinstance(task, ReacherTwoLink):
-            goal = range(6, 8)
+            goal, moving = range(6, 8), [*range(4, 6), *range(8, 10)]
         elif isinstance(task, ArmReach):
-            goal = range(17, 20)
+            goal, moving = range(17, 20), [*range(7, 14), *range(20, 23)]
         else:
             raise ValueError(f"no goal layout known for {type(task).__name__}")
-        return SelectFeatures([i for i in range(obs_size) if i not in goal])
+        indices = [i for i in range(obs_size) if i not in goal]
+        return SelectFeatures(indices, [0.0 if i in moving else 1.0 for i in indices])
     if isinstance(task, ReacherTwoLink):
         return ReacherBaseFrame()
     if isinstance(task, ArmReach):
@@ -126,7 +144,10 @@ def features_from_spec(spec: dict) -> nn.Module:
     """
     kind = spec.get("type") if isinstance(spec, dict) else None
     if kind == "select":
-        return SelectFeatures([int(i) for i in spec["indices"]])
+        rest = spec.get("rest_mask")
+        return SelectFeatures(
+            [int(i) for i in spec["indices"]], None if rest is None else [float(v) for v in rest]
+        )
     if kind == "reacher_base_frame":
         return ReacherBaseFrame()
     if kind == "arm_base_frame":

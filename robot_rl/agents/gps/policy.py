@@ -3,6 +3,15 @@
 The mean network normalises its input with statistics fixed at the first S-step (stored as
 buffers, so they travel with the weights, the checkpoint and the TorchScript export); the
 covariance is state-independent and set in closed form by the S-step.
+
+**Rest anchor** (optional): ``μ(o) = g(φ(o)) - g(φ_rest(o))`` where ``φ_rest`` are the
+features of the same arm configuration at rest with the tip on the goal (see
+``features.py``). The policy then commands exactly zero at rest on any goal, the equilibrium
+of a reaching arm without gravity or with it compensated (both reaching tasks here). Without
+it, the network has seen the goal at rest only in the few configurations of its training
+goals; elsewhere its output there is an interpolation, a small nonzero command that the
+arm balances against the feedback on the offset, settling 2-5 cm from held-out goals on the
+reacher.
 """
 
 from __future__ import annotations
@@ -31,19 +40,39 @@ class MeanNetwork(nn.Module):
     """Observation -> mean action: (B, obs_size) -> (B, act_size), unclipped.
 
     ``features`` maps the observation to the network's inputs (see ``features.py``); the
-    inputs are normalised with statistics fixed at the first S-step.
+    inputs are normalised with statistics fixed at the first S-step. With ``rest_anchor`` the
+    output is zero at rest on the goal (see the module docstring); the features must declare
+    their rest state.
+
+    Raises:
+        ValueError: ``rest_anchor`` with features that have no ``rest_mask``.
     """
 
-    def __init__(self, features: nn.Module, act_size: int, hidden: Sequence[int]) -> None:
+    def __init__(
+        self, features: nn.Module, act_size: int, hidden: Sequence[int], rest_anchor: bool = False
+    ) -> None:
         super().__init__()
         size = int(features.out_features)
+        rest_mask = getattr(features, "rest_mask", None)
+        if rest_anchor and rest_mask is None:
+            raise ValueError(
+                f"rest_anchor needs features that declare a rest state; {features.spec} does not"
+            )
         self.features = features
+        self.rest_anchor = rest_anchor
         self.register_buffer("input_mean", torch.zeros(size))
         self.register_buffer("input_scale", torch.ones(size))
+        self.register_buffer(
+            "rest_mask", torch.ones(size) if rest_mask is None else rest_mask.clone().float()
+        )
         self.body = mlp(size, act_size, hidden, nn.Tanh)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.body((self.features(obs) - self.input_mean) / self.input_scale)
+        x = self.features(obs)
+        out = self.body((x - self.input_mean) / self.input_scale)
+        if self.rest_anchor:
+            out = out - self.body((x * self.rest_mask - self.input_mean) / self.input_scale)
+        return out
 
 
 class DeterministicPolicy(nn.Module):
@@ -66,6 +95,8 @@ class GaussianPolicy(nn.Module):
         hidden: hidden layer widths of the mean network.
         init_std: initial action standard deviation, normalised action units.
         features: observation -> network inputs (None: the whole observation).
+        rest_anchor: command zero at rest on the goal (the features must declare a rest
+            state; see the module docstring).
     """
 
     def __init__(
@@ -75,13 +106,14 @@ class GaussianPolicy(nn.Module):
         hidden: Sequence[int],
         init_std: float = 0.3,
         features: nn.Module | None = None,
+        rest_anchor: bool = False,
     ) -> None:
         super().__init__()
         if init_std <= 0:
             raise ValueError(f"init_std must be positive, got {init_std}")
         self.obs_size, self.act_size, self.hidden = obs_size, act_size, tuple(hidden)
         features = SelectFeatures(list(range(obs_size))) if features is None else features
-        self.mean = MeanNetwork(features, act_size, hidden)
+        self.mean = MeanNetwork(features, act_size, hidden, rest_anchor)
         self.log_std = nn.Parameter(torch.full((act_size,), float(np.log(init_std))))
         self.register_buffer("normalised", torch.tensor(False))
 
@@ -164,6 +196,7 @@ class GPSPolicy:
             "act_size": net.act_size,
             "hidden": list(net.hidden),
             "features": net.mean.features.spec,
+            "rest_anchor": net.mean.rest_anchor,
         }
         return save_checkpoint(path, net.state_dict(), metadata)
 
@@ -182,6 +215,7 @@ class GPSPolicy:
                 metadata["act_size"],
                 metadata["hidden"],
                 features=features_from_spec(metadata["features"]),
+                rest_anchor=bool(metadata.get("rest_anchor", False)),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"checkpoint {path} has malformed GPS metadata: {err}") from err
