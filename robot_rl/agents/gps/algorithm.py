@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from robot_rl.agents.gps.cost import QuadraticCost, ReachingCost
@@ -365,7 +366,16 @@ class GPS:
 
     # -- one iteration ----------------------------------------------------------------------
     def iteration(self) -> IterationLog:
-        """Run one GPS iteration; returns (and keeps in ``history``) its log."""
+        """Run one GPS iteration; returns (and keeps in ``history``) its log.
+
+        BLAS runs single-threaded meanwhile: the per-time-step fits and Riccati passes work
+        on matrices of a few dozen rows, where a thread pool only adds synchronisation, and
+        on a busy machine its spinning threads can slow a run more than tenfold.
+        """
+        with threadpool_limits(1, user_api="blas"):
+            return self._iteration()
+
+    def _iteration(self) -> IterationLog:
         start = time.perf_counter()
         cfg = self.config
         first = self.iteration_count == 0
