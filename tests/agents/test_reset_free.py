@@ -73,17 +73,18 @@ def test_successful_resets_need_no_person():
 
 def test_early_abort_when_the_reset_value_is_low():
     env = PointEnv(horizon=10**9)
-    trainer = _trainer(env, total_steps=200, reset_radius=10.0, abort_after=60, abort_fraction=0.99)
-    trainer.train()  # untrained reset critic: its value is far below 0.99 / (1 - γ)
+    trainer = _trainer(env, total_steps=200, reset_radius=10.0, abort_after=60, abort_reward=1.0)
+    trainer.train()  # distance rewards are <= 0, so no value reaches 1 / (1 - γ)
     assert trainer.early_aborts > 0
 
 
-def test_distance_reward_is_one_at_demos_and_falls_off():
+def test_distance_reward_is_dense_and_reset_within_the_radius():
     reward = InitialStateReward(DEMOS, dims=(0,), radius=0.1)
-    r = reward(torch.tensor([[0.0, 5.0], [0.15, 0.0], [1.0, 0.0]]))
-    assert r[0] == pytest.approx(1.0)
-    assert r[1] == pytest.approx(np.exp(-0.5), rel=1e-4)
-    assert r[2] < 1e-6
+    obs = torch.tensor([[0.0, 5.0], [0.14, 0.0], [1.0, 0.0], [2.0, 0.0], [4.0, 0.0]])
+    # -d/σ over the chosen dims: 0 at a demonstration, -0.9 just inside the radius, falling
+    # by one per radius 10-40 radii out (a Gaussian bump would be flat zero there).
+    torch.testing.assert_close(reward(obs), torch.tensor([0.0, -0.9, -9.5, -19.5, -39.5]))
+    assert reward.is_reset(obs).tolist() == [True, True, False, False, False]
 
 
 def test_reset_free_resumes_exactly(tmp_path):
