@@ -4,8 +4,9 @@ Task: the KUKA iiwa arm reaching a random target and returning (``robot_rl/ArmRe
 joint-velocity control). Episodic SAC resets the arm before every 100-step episode, and each
 reset is a hard reset (a person on hardware). Reset-free SAC runs one non-episodic stream: the
 forward agent reaches a new target each forward phase, the reset agent brings the arm back to
-the home pose (the initial-state distribution, given as 20 demonstration states), and only a
-failed return (or an early abort that then fails) costs a hard reset.
+the home pose (the initial-state distribution, given as 20 demonstration states; reset
+reward -d/σ with d the joint-space distance to the nearest one, reset when d ≤ σ), and only
+a failed return (after ``--reset-attempts`` attempts) costs a hard reset.
 
 Both are evaluated the same way every ``--eval-every`` steps: *deployed* success of the
 forward policy on 10 fixed episodes from the initial distribution (success: flange within
@@ -13,7 +14,7 @@ forward policy on 10 fixed episodes from the initial distribution (success: flan
 reaches ``--success`` (0.8), and in total; plots of success against hard
 resets and against env steps (``benchmarks/figures/reset_free_arm.png``).
 
-    nice -n 5 python benchmarks/reset_free.py
+    nice -n 5 python benchmarks/reset_free.py --seeds 0 1 --parallel 1
 """
 
 from __future__ import annotations
@@ -101,10 +102,17 @@ def worker(
         "mode": mode,
         "seed": seed,
         "steps": steps,
+        "reset_attempts": None if mode == "episodic" else attempts,
         "curve": curve,
         "early_aborts": extra.get("reset_free/early_aborts"),
+        "reset_successes": extra.get("reset_free/reset_successes"),
         "continuing_average_reward": extra.get("continuing/average_reward"),
     }
+
+
+def label(result: dict) -> str:
+    attempts = result.get("reset_attempts")
+    return result["mode"] if attempts is None else f"{result['mode']} ({attempts} attempts)"
 
 
 def resets_to_reach(curve: list[dict], success: float) -> int | None:
@@ -121,10 +129,10 @@ def plot(results: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    modes = sorted({r["mode"] for r in results}, key=lambda m: (m != "episodic", m))
+    modes = sorted({label(r) for r in results}, key=lambda m: (m != "episodic", m))
     colors = ("tab:red", "tab:blue", "tab:green", "tab:purple")
     for mode, color in zip(modes, colors, strict=False):
-        for i, r in enumerate(rs for rs in results if rs["mode"] == mode):
+        for i, r in enumerate(rs for rs in results if label(rs) == mode):
             c = r["curve"]
             label = mode if i == 0 else None
             axes[0].plot(
@@ -164,12 +172,13 @@ def report(results: list[dict], args: argparse.Namespace, load: tuple[str, str, 
         reach = resets_to_reach(r["curve"], target)
         rows.append(
             [
-                r["mode"],
+                label(r),
                 r["seed"],
                 r["steps"],
                 f"{final['success']:.2f}",
                 "not reached" if reach is None else reach,
                 final["hard_resets"],
+                r.get("reset_successes", ""),
                 "" if r["early_aborts"] is None else r["early_aborts"],
                 ""
                 if r["continuing_average_reward"] is None
@@ -185,6 +194,7 @@ def report(results: list[dict], args: argparse.Namespace, load: tuple[str, str, 
             "final deployed success",
             f"hard resets to reach success {target:.2f}",
             "hard resets in total",
+            "returns by the reset agent",
             "early aborts",
             "continuing avg reward",
         ],
@@ -195,11 +205,11 @@ def report(results: list[dict], args: argparse.Namespace, load: tuple[str, str, 
     for r in free:
         reach = resets_to_reach(r["curve"], target)
         if reach is None or None in reach_e:
-            lines.append(f"- {r['mode']} (seed {r['seed']}): did not reach success {target:.2f}.")
+            lines.append(f"- {label(r)} (seed {r['seed']}): did not reach success {target:.2f}.")
         else:
             ratio = np.mean(reach_e) / max(reach, 1)
             lines.append(
-                f"- {r['mode']} (seed {r['seed']}): {reach} hard resets against the episodic "
+                f"- {label(r)} (seed {r['seed']}): {reach} hard resets against the episodic "
                 f"agent's {np.mean(reach_e):.0f} to reach success {target:.2f}: {ratio:.1f}x fewer."
             )
     verdict = "\n".join(lines)
@@ -213,6 +223,10 @@ thousands of steps, and its return-to-home is a true reset task. Both agents use
 for each of its two agents), bf16 matrix products. Deployed success: 10 fixed evaluation
 episodes from the initial distribution, success when the flange ends within 3 cm of the
 target. Success level compared: {target:.2f} (10 evaluation episodes, so steps of 0.1).
+Reset-free: forward phases of 100 steps, reset attempts of up to 100 steps, a hard reset after
+{args.reset_attempts} failed attempts in a row; reset reward -d/σ with d the distance of the 7
+joint angles to the nearest of 20 demonstration start states and σ = 0.25 rad; reset when
+d ≤ σ. "Returns by the reset agent": times it brought the arm home itself (no person).
 
 {table}
 
@@ -221,7 +235,7 @@ target. Success level compared: {target:.2f} (10 evaluation episodes, so steps o
 ![reset-free](benchmarks/figures/reset_free_arm.png)
 
 Machine: {load[0]} (start); {load[1]} (end). {load[2]}
-Command: `nice -n 5 python benchmarks/reset_free.py`.
+Command: `nice -n 5 python benchmarks/reset_free.py {" ".join(sys.argv[1:])}`.
 """
 
 
@@ -270,7 +284,7 @@ def main() -> int:
         key=lambda j: (j["mode"], j["seed"]),
         out=args.out,
         parallel=args.parallel,
-        describe=lambda r: f"{r['mode']:>10} seed {r['seed']}: {r['curve'][-1]}",
+        describe=lambda r: f"{label(r):>10} seed {r['seed']}: {r['curve'][-1]}",
     )
     text = report(results, args, (start, machine_summary(), args.load_note))
     print(text)
