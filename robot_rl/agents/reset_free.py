@@ -9,6 +9,9 @@ agent cannot come back from, and the forward phase is *aborted early*. When the 
 fails to return within its attempts (or the env reports a terminal state), a *hard reset*
 is made: the env's episodic ``reset()``, which on hardware is a person walking over. The
 ``ResetFreeEnv`` wrapper is the only way the loop resets the env, and counts every call.
+Where every state is recoverable (an arm under velocity control), a failed return need not
+call anyone: with ``reset_attempts=None`` the forward agent goes on from wherever the robot
+is, as in EARL, and only terminal states are hard-reset.
 
 The reset reward is either a distance to a handful of demonstration initial states or, as in
 MEDAL (Sharma et al., 2022), a classifier trained to tell those states from the states the
@@ -111,8 +114,10 @@ class ResetFreeConfig:
     """Longest forward phase, env steps."""
     reset_steps: int = 100
     """Longest reset attempt, env steps."""
-    reset_attempts: int = 2
-    """Failed reset attempts in a row before a hard reset."""
+    reset_attempts: int | None = 2
+    """Failed reset attempts in a row before a hard reset. None: a failed attempt calls no
+    one; the next forward phase starts wherever the robot is (EARL-style), and only
+    terminal states are hard-reset."""
     reset_reward: ResetReward = ResetReward.DISTANCE
     """Reward of the reset agent."""
     reset_dims: tuple[int, ...] | None = None
@@ -132,7 +137,8 @@ class ResetFreeConfig:
     """Env steps between classifier gradient steps (CLASSIFIER)."""
 
     def __post_init__(self) -> None:
-        if min(self.forward_steps, self.reset_steps, self.reset_attempts) < 1:
+        attempts = 1 if self.reset_attempts is None else self.reset_attempts
+        if min(self.forward_steps, self.reset_steps, attempts) < 1:
             raise ValueError("forward_steps, reset_steps and reset_attempts must be >= 1")
         if self.reset_radius <= 0 or not math.isfinite(self.abort_reward):
             raise ValueError("reset_radius must be > 0 and abort_reward finite")
@@ -321,7 +327,9 @@ class ResetFreeTrainer(Trainer):
             self._start(Phase.FORWARD)
         elif self.phase_steps >= rf.reset_steps:
             self.failed_attempts += 1
-            if self.failed_attempts >= rf.reset_attempts:
+            if rf.reset_attempts is None:
+                self._start(Phase.FORWARD)
+            elif self.failed_attempts >= rf.reset_attempts:
                 self._hard_reset()
             else:
                 self._start(Phase.RESET)

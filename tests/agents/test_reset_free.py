@@ -62,6 +62,31 @@ def test_hard_reset_follows_only_failed_reset_attempts():
     assert trainer.reset_successes == 0
 
 
+def test_failed_returns_call_no_one_when_reset_attempts_is_none():
+    env = PointEnv(horizon=10**9)
+    # Every reset attempt fails, as above, but the forward agent goes on from wherever the
+    # point is (EARL-style): forward and reset phases alternate and nobody resets the env.
+    trainer = _trainer(
+        env,
+        total_steps=200,
+        forward_steps=20,
+        reset_steps=10,
+        reset_radius=1e-6,
+        abort_after=10**9,
+        reset_attempts=None,
+    ).train()
+    assert env.resets == 1
+    assert trainer.hard_resets == 0
+    assert trainer.counters.episodes == 7  # 6 cycles of 20 + 10 steps, then 20 forward
+    assert trainer.reset_successes == 0
+
+
+@pytest.mark.parametrize("attempts", [0, -1])
+def test_reset_attempts_must_be_positive_or_none(attempts):
+    with pytest.raises(ValueError, match="reset_attempts"):
+        ResetFreeConfig(reset_attempts=attempts)
+
+
 def test_successful_resets_need_no_person():
     env = PointEnv(horizon=10**9)
     # Everything within 10 units counts as reset: every reset attempt succeeds at once.
@@ -131,3 +156,4 @@ def test_goal_changes_without_a_reset():
     assert env.resets == 1
     assert not np.allclose(new[6:8], obs[6:8])  # the goal moved
     np.testing.assert_allclose(new[:6], obs[:6], atol=1e-6)  # the arm did not
+
