@@ -157,3 +157,30 @@ def test_goal_changes_without_a_reset():
     assert not np.allclose(new[6:8], obs[6:8])  # the goal moved
     np.testing.assert_allclose(new[:6], obs[:6], atol=1e-6)  # the arm did not
 
+
+def test_reset_agent_learns_to_return_from_far_away():
+    env = PointEnv(horizon=10**9)
+    # Home is x = 1.5, far from where the task (reward -x²) keeps the point: a random walk of
+    # 20 steps rarely gets within 0.1 of it, so only a reward that guides the reset agent
+    # from afar makes hard resets stop.
+    home = np.array([[1.5, 0.0], [1.45, 0.0], [1.55, 0.0]], dtype=np.float32)
+    config = TrainConfig(total_steps=3000, learning_starts=100, eval_every=0, log_every=1000)
+    rf = ResetFreeConfig(
+        forward_steps=20, reset_steps=20, reset_attempts=1, reset_dims=(0,), reset_radius=0.1
+    )
+    trainer = ResetFreeTrainer(
+        SAC(2, 1, SMALL, seed=0),
+        SAC(2, 1, SMALL, seed=1),
+        ResetFreeEnv(env),
+        home,
+        config,
+        rf,
+        "point",
+    )
+    history = dict(trainer.train().history)
+    hard_resets, returns = (
+        history[3000][f"reset_free/{k}"] - history[2000][f"reset_free/{k}"]
+        for k in ("hard_resets", "reset_successes")
+    )
+    assert hard_resets == 0  # in the last 1000 steps (30 in the first 2000)
+    assert returns >= 20  # the reset agent brings the point home every cycle
