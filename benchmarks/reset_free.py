@@ -6,7 +6,9 @@ reset is a hard reset (a person on hardware). Reset-free SAC runs one non-episod
 forward agent reaches a new target each forward phase, the reset agent brings the arm back to
 the home pose (the initial-state distribution, given as 20 demonstration states; reset
 reward -d/σ with d the joint-space distance to the nearest one, reset when d ≤ σ), and only
-a failed return (after ``--reset-attempts`` attempts) costs a hard reset.
+a failed return (after ``--reset-attempts`` attempts) costs a hard reset; with
+``--reset-attempts none`` a failed return calls no one and the forward agent goes on from
+wherever the arm is (EARL-style).
 
 Both are evaluated the same way every ``--eval-every`` steps: *deployed* success of the
 forward policy on 10 fixed episodes from the initial distribution (success: flange within
@@ -38,7 +40,12 @@ JOINTS = tuple(range(7))  # the reset reward looks at the joint angles
 
 
 def worker(
-    mode: str, seed: int, steps: int, eval_every: int, hidden: tuple[int, ...], attempts: int
+    mode: str,
+    seed: int,
+    steps: int,
+    eval_every: int,
+    hidden: tuple[int, ...],
+    attempts: int | None,
 ) -> dict:
     from robot_rl.agents import (
         SAC,
@@ -111,8 +118,30 @@ def worker(
 
 
 def label(result: dict) -> str:
-    attempts = result.get("reset_attempts")
-    return result["mode"] if attempts is None else f"{result['mode']} ({attempts} attempts)"
+    if result["mode"] == "episodic":
+        return "episodic"
+    attempts = result["reset_attempts"]
+    if attempts is None:
+        return f"{result['mode']} (no hard reset on failed returns)"
+    return f"{result['mode']} ({attempts} attempts)"
+
+
+def parse_attempts(text: str) -> int | None:
+    return None if text == "none" else int(text)
+
+
+def attempts_flag(attempts: int | None) -> str:
+    return "none" if attempts is None else str(attempts)
+
+
+def command(args: argparse.Namespace) -> str:
+    """The flags that shape the runs (not where they are stored)."""
+    return (
+        f"--steps {args.steps} --eval-every {args.eval_every} "
+        f"--seeds {' '.join(map(str, args.seeds))} --hidden {' '.join(map(str, args.hidden))} "
+        f"--reset-attempts {' '.join(map(attempts_flag, args.reset_attempts))} "
+        f"--parallel {args.parallel}"
+    )
 
 
 def resets_to_reach(curve: list[dict], success: float) -> int | None:
@@ -134,20 +163,20 @@ def plot(results: list[dict]) -> None:
     for mode, color in zip(modes, colors, strict=False):
         for i, r in enumerate(rs for rs in results if label(rs) == mode):
             c = r["curve"]
-            label = mode if i == 0 else None
+            legend = mode if i == 0 else None
             axes[0].plot(
                 [p["hard_resets"] for p in c],
                 [p["success"] for p in c],
                 color=color,
                 marker=".",
-                label=label,
+                label=legend,
             )
             axes[1].plot(
                 [p["step"] for p in c],
                 [p["success"] for p in c],
                 color=color,
                 marker=".",
-                label=label,
+                label=legend,
             )
     axes[0].set_xscale("symlog", linthresh=10)
     axes[0].set_xlabel("hard resets (interventions)")
@@ -178,7 +207,7 @@ def report(results: list[dict], args: argparse.Namespace, load: tuple[str, str, 
                 f"{final['success']:.2f}",
                 "not reached" if reach is None else reach,
                 final["hard_resets"],
-                r.get("reset_successes", ""),
+                "" if r.get("reset_successes") is None else r["reset_successes"],
                 "" if r["early_aborts"] is None else r["early_aborts"],
                 ""
                 if r["continuing_average_reward"] is None
@@ -224,7 +253,8 @@ for each of its two agents), bf16 matrix products. Deployed success: 10 fixed ev
 episodes from the initial distribution, success when the flange ends within 3 cm of the
 target. Success level compared: {target:.2f} (10 evaluation episodes, so steps of 0.1).
 Reset-free: forward phases of 100 steps, reset attempts of up to 100 steps, a hard reset after
-{args.reset_attempts} failed attempts in a row; reset reward -d/σ with d the distance of the 7
+N failed attempts in a row ("N attempts"; "no hard reset on failed returns": the next forward
+phase starts wherever the arm is, as in EARL); reset reward -d/σ with d the distance of the 7
 joint angles to the nearest of 20 demonstration start states and σ = 0.25 rad; reset when
 d ≤ σ. "Returns by the reset agent": times it brought the arm home itself (no person).
 
@@ -235,7 +265,7 @@ d ≤ σ. "Returns by the reset agent": times it brought the arm home itself (no
 ![reset-free](benchmarks/figures/reset_free_arm.png)
 
 Machine: {load[0]} (start); {load[1]} (end). {load[2]}
-Command: `nice -n 5 python benchmarks/reset_free.py {" ".join(sys.argv[1:])}`.
+Command: `nice -n 5 python benchmarks/reset_free.py {command(args)}`.
 """
 
 
@@ -243,7 +273,8 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         mode, seed, steps, every, hidden, attempts = sys.argv[2:8]
         sizes = tuple(int(h) for h in hidden.split(","))
-        print(json.dumps(worker(mode, int(seed), int(steps), int(every), sizes, int(attempts))))
+        result = worker(mode, int(seed), int(steps), int(every), sizes, parse_attempts(attempts))
+        print(json.dumps(result))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40_000)
@@ -256,7 +287,11 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_reset_free.jsonl"))
     parser.add_argument(
-        "--reset-attempts", type=int, default=4, help="failed returns before a hard reset"
+        "--reset-attempts",
+        type=parse_attempts,
+        nargs="+",
+        default=[2],
+        help="failed returns before a hard reset, one reset-free run each ('none': never)",
     )
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
@@ -266,7 +301,14 @@ def main() -> int:
     args = parser.parse_args()
     start = machine_summary()
     hidden = ",".join(map(str, args.hidden))
-    jobs = [{"mode": m, "seed": s} for s in args.seeds for m in ("episodic", "reset-free")]
+    jobs = [
+        job
+        for s in args.seeds
+        for job in (
+            {"mode": "episodic", "seed": s, "reset_attempts": None},
+            *({"mode": "reset-free", "seed": s, "reset_attempts": a} for a in args.reset_attempts),
+        )
+    ]
     if args.report_only:
         jobs = []
     results = run_jobs(
@@ -279,9 +321,9 @@ def main() -> int:
             str(args.steps),
             str(args.eval_every),
             hidden,
-            str(args.reset_attempts),
+            attempts_flag(j["reset_attempts"]),
         ],
-        key=lambda j: (j["mode"], j["seed"]),
+        key=lambda j: (j["mode"], j["seed"], j["reset_attempts"]),
         out=args.out,
         parallel=args.parallel,
         describe=lambda r: f"{label(r):>10} seed {r['seed']}: {r['curve'][-1]}",
