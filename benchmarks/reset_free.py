@@ -236,10 +236,12 @@ def report(results: list[dict], args: argparse.Namespace, load: tuple[str, str, 
         if reach is None or None in reach_e:
             lines.append(f"- {label(r)} (seed {r['seed']}): did not reach success {target:.2f}.")
         else:
-            ratio = np.mean(reach_e) / max(reach, 1)
+            mean, best = np.mean(reach_e), min(reach_e)
+            ratios = "" if reach == 0 else f": {mean / reach:.1f}x and {best / reach:.1f}x fewer"
             lines.append(
-                f"- {label(r)} (seed {r['seed']}): {reach} hard resets against the episodic "
-                f"agent's {np.mean(reach_e):.0f} to reach success {target:.2f}: {ratio:.1f}x fewer."
+                f"- {label(r)} (seed {r['seed']}): {reach} hard resets to reach success "
+                f"{target:.2f}, against the episodic agent's {mean:.0f} (mean over its seeds) "
+                f"and {best} (its best seed){ratios}."
             )
     verdict = "\n".join(lines)
     return f"""## Reset-free SAC against episodic SAC (`benchmarks/reset_free.py`)
