@@ -4,8 +4,11 @@ Task: the KUKA iiwa arm reaching a random target and returning (``robot_rl/ArmRe
 joint-velocity control). Episodic SAC resets the arm before every 100-step episode, and each
 reset is a hard reset (a person on hardware). Reset-free SAC runs one non-episodic stream: the
 forward agent reaches a new target each forward phase, the reset agent brings the arm back to
-the home pose (the initial-state distribution, given as 20 demonstration states), and only a
-failed return (or an early abort that then fails) costs a hard reset.
+the home pose (the initial-state distribution, given as 20 demonstration states; reset
+reward -d/σ with d the joint-space distance to the nearest one, reset when d ≤ σ), and only
+a failed return (after ``--reset-attempts`` attempts) costs a hard reset; with
+``--reset-attempts none`` a failed return calls no one and the forward agent goes on from
+wherever the arm is (EARL-style).
 
 Both are evaluated the same way every ``--eval-every`` steps: *deployed* success of the
 forward policy on 10 fixed episodes from the initial distribution (success: flange within
@@ -13,7 +16,7 @@ forward policy on 10 fixed episodes from the initial distribution (success: flan
 reaches ``--success`` (0.8), and in total; plots of success against hard
 resets and against env steps (``benchmarks/figures/reset_free_arm.png``).
 
-    nice -n 5 python benchmarks/reset_free.py
+    nice -n 5 python benchmarks/reset_free.py --seeds 0 1 --parallel 1
 """
 
 from __future__ import annotations
@@ -37,7 +40,12 @@ JOINTS = tuple(range(7))  # the reset reward looks at the joint angles
 
 
 def worker(
-    mode: str, seed: int, steps: int, eval_every: int, hidden: tuple[int, ...], attempts: int
+    mode: str,
+    seed: int,
+    steps: int,
+    eval_every: int,
+    hidden: tuple[int, ...],
+    attempts: int | None,
 ) -> dict:
     from robot_rl.agents import (
         SAC,
@@ -101,10 +109,39 @@ def worker(
         "mode": mode,
         "seed": seed,
         "steps": steps,
+        "reset_attempts": None if mode == "episodic" else attempts,
         "curve": curve,
         "early_aborts": extra.get("reset_free/early_aborts"),
+        "reset_successes": extra.get("reset_free/reset_successes"),
         "continuing_average_reward": extra.get("continuing/average_reward"),
     }
+
+
+def label(result: dict) -> str:
+    if result["mode"] == "episodic":
+        return "episodic"
+    attempts = result["reset_attempts"]
+    if attempts is None:
+        return f"{result['mode']} (no hard reset on failed returns)"
+    return f"{result['mode']} ({attempts} attempts)"
+
+
+def parse_attempts(text: str) -> int | None:
+    return None if text == "none" else int(text)
+
+
+def attempts_flag(attempts: int | None) -> str:
+    return "none" if attempts is None else str(attempts)
+
+
+def command(args: argparse.Namespace) -> str:
+    """The flags that shape the runs (not where they are stored)."""
+    return (
+        f"--steps {args.steps} --eval-every {args.eval_every} "
+        f"--seeds {' '.join(map(str, args.seeds))} --hidden {' '.join(map(str, args.hidden))} "
+        f"--reset-attempts {' '.join(map(attempts_flag, args.reset_attempts))} "
+        f"--parallel {args.parallel}"
+    )
 
 
 def resets_to_reach(curve: list[dict], success: float) -> int | None:
@@ -121,25 +158,25 @@ def plot(results: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    modes = sorted({r["mode"] for r in results}, key=lambda m: (m != "episodic", m))
+    modes = sorted({label(r) for r in results}, key=lambda m: (m != "episodic", m))
     colors = ("tab:red", "tab:blue", "tab:green", "tab:purple")
     for mode, color in zip(modes, colors, strict=False):
-        for i, r in enumerate(rs for rs in results if rs["mode"] == mode):
+        for i, r in enumerate(rs for rs in results if label(rs) == mode):
             c = r["curve"]
-            label = mode if i == 0 else None
+            legend = mode if i == 0 else None
             axes[0].plot(
                 [p["hard_resets"] for p in c],
                 [p["success"] for p in c],
                 color=color,
                 marker=".",
-                label=label,
+                label=legend,
             )
             axes[1].plot(
                 [p["step"] for p in c],
                 [p["success"] for p in c],
                 color=color,
                 marker=".",
-                label=label,
+                label=legend,
             )
     axes[0].set_xscale("symlog", linthresh=10)
     axes[0].set_xlabel("hard resets (interventions)")
@@ -164,12 +201,13 @@ def report(results: list[dict], args: argparse.Namespace, load: tuple[str, str, 
         reach = resets_to_reach(r["curve"], target)
         rows.append(
             [
-                r["mode"],
+                label(r),
                 r["seed"],
                 r["steps"],
                 f"{final['success']:.2f}",
                 "not reached" if reach is None else reach,
                 final["hard_resets"],
+                "" if r.get("reset_successes") is None else r["reset_successes"],
                 "" if r["early_aborts"] is None else r["early_aborts"],
                 ""
                 if r["continuing_average_reward"] is None
@@ -185,6 +223,7 @@ def report(results: list[dict], args: argparse.Namespace, load: tuple[str, str, 
             "final deployed success",
             f"hard resets to reach success {target:.2f}",
             "hard resets in total",
+            "returns by the reset agent",
             "early aborts",
             "continuing avg reward",
         ],
@@ -195,12 +234,14 @@ def report(results: list[dict], args: argparse.Namespace, load: tuple[str, str, 
     for r in free:
         reach = resets_to_reach(r["curve"], target)
         if reach is None or None in reach_e:
-            lines.append(f"- {r['mode']} (seed {r['seed']}): did not reach success {target:.2f}.")
+            lines.append(f"- {label(r)} (seed {r['seed']}): did not reach success {target:.2f}.")
         else:
-            ratio = np.mean(reach_e) / max(reach, 1)
+            mean, best = np.mean(reach_e), min(reach_e)
+            ratios = "" if reach == 0 else f": {mean / reach:.1f}x and {best / reach:.1f}x fewer"
             lines.append(
-                f"- {r['mode']} (seed {r['seed']}): {reach} hard resets against the episodic "
-                f"agent's {np.mean(reach_e):.0f} to reach success {target:.2f}: {ratio:.1f}x fewer."
+                f"- {label(r)} (seed {r['seed']}): {reach} hard resets to reach success "
+                f"{target:.2f}, against the episodic agent's {mean:.0f} (mean over its seeds) "
+                f"and {best} (its best seed){ratios}."
             )
     verdict = "\n".join(lines)
     return f"""## Reset-free SAC against episodic SAC (`benchmarks/reset_free.py`)
@@ -213,6 +254,11 @@ thousands of steps, and its return-to-home is a true reset task. Both agents use
 for each of its two agents), bf16 matrix products. Deployed success: 10 fixed evaluation
 episodes from the initial distribution, success when the flange ends within 3 cm of the
 target. Success level compared: {target:.2f} (10 evaluation episodes, so steps of 0.1).
+Reset-free: forward phases of 100 steps, reset attempts of up to 100 steps, a hard reset after
+N failed attempts in a row ("N attempts"; "no hard reset on failed returns": the next forward
+phase starts wherever the arm is, as in EARL); reset reward -d/σ with d the distance of the 7
+joint angles to the nearest of 20 demonstration start states and σ = 0.25 rad; reset when
+d ≤ σ. "Returns by the reset agent": times it brought the arm home itself (no person).
 
 {table}
 
@@ -221,7 +267,7 @@ target. Success level compared: {target:.2f} (10 evaluation episodes, so steps o
 ![reset-free](benchmarks/figures/reset_free_arm.png)
 
 Machine: {load[0]} (start); {load[1]} (end). {load[2]}
-Command: `nice -n 5 python benchmarks/reset_free.py`.
+Command: `nice -n 5 python benchmarks/reset_free.py {command(args)}`.
 """
 
 
@@ -229,7 +275,8 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         mode, seed, steps, every, hidden, attempts = sys.argv[2:8]
         sizes = tuple(int(h) for h in hidden.split(","))
-        print(json.dumps(worker(mode, int(seed), int(steps), int(every), sizes, int(attempts))))
+        result = worker(mode, int(seed), int(steps), int(every), sizes, parse_attempts(attempts))
+        print(json.dumps(result))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40_000)
@@ -242,7 +289,11 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_reset_free.jsonl"))
     parser.add_argument(
-        "--reset-attempts", type=int, default=4, help="failed returns before a hard reset"
+        "--reset-attempts",
+        type=parse_attempts,
+        nargs="+",
+        default=[2],
+        help="failed returns before a hard reset, one reset-free run each ('none': never)",
     )
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
@@ -252,7 +303,14 @@ def main() -> int:
     args = parser.parse_args()
     start = machine_summary()
     hidden = ",".join(map(str, args.hidden))
-    jobs = [{"mode": m, "seed": s} for s in args.seeds for m in ("episodic", "reset-free")]
+    jobs = [
+        job
+        for s in args.seeds
+        for job in (
+            {"mode": "episodic", "seed": s, "reset_attempts": None},
+            *({"mode": "reset-free", "seed": s, "reset_attempts": a} for a in args.reset_attempts),
+        )
+    ]
     if args.report_only:
         jobs = []
     results = run_jobs(
@@ -265,12 +323,12 @@ def main() -> int:
             str(args.steps),
             str(args.eval_every),
             hidden,
-            str(args.reset_attempts),
+            attempts_flag(j["reset_attempts"]),
         ],
-        key=lambda j: (j["mode"], j["seed"]),
+        key=lambda j: (j["mode"], j["seed"], j["reset_attempts"]),
         out=args.out,
         parallel=args.parallel,
-        describe=lambda r: f"{r['mode']:>10} seed {r['seed']}: {r['curve'][-1]}",
+        describe=lambda r: f"{label(r):>10} seed {r['seed']}: {r['curve'][-1]}",
     )
     text = report(results, args, (start, machine_summary(), args.load_note))
     print(text)

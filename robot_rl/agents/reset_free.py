@@ -9,6 +9,9 @@ agent cannot come back from, and the forward phase is *aborted early*. When the 
 fails to return within its attempts (or the env reports a terminal state), a *hard reset*
 is made: the env's episodic ``reset()``, which on hardware is a person walking over. The
 ``ResetFreeEnv`` wrapper is the only way the loop resets the env, and counts every call.
+Where every state is recoverable (an arm under velocity control), a failed return need not
+call anyone: with ``reset_attempts=None`` the forward agent goes on from wherever the robot
+is, as in EARL, and only terminal states are hard-reset.
 
 The reset reward is either a distance to a handful of demonstration initial states or, as in
 MEDAL (Sharma et al., 2022), a classifier trained to tell those states from the states the
@@ -93,7 +96,7 @@ class ResetReward(enum.Enum):
     """What the reset agent is rewarded for."""
 
     DISTANCE = "distance"
-    """exp(-d²/2σ²) with d the distance to the nearest demonstration initial state."""
+    """-d / σ with d the distance to the nearest demonstration initial state."""
     CLASSIFIER = "classifier"
     """MEDAL: a classifier's probability that the state is a demonstration initial state."""
 
@@ -111,16 +114,21 @@ class ResetFreeConfig:
     """Longest forward phase, env steps."""
     reset_steps: int = 100
     """Longest reset attempt, env steps."""
-    reset_attempts: int = 2
-    """Failed reset attempts in a row before a hard reset."""
+    reset_attempts: int | None = 2
+    """Failed reset attempts in a row before a hard reset. None: a failed attempt calls no
+    one; the next forward phase starts wherever the robot is (EARL-style), and only
+    terminal states are hard-reset."""
     reset_reward: ResetReward = ResetReward.DISTANCE
     """Reward of the reset agent."""
     reset_dims: tuple[int, ...] | None = None
     """Observation indices the reset reward looks at (None: all), e.g. the joint angles."""
     reset_radius: float = 0.3
     """Distance to the nearest demonstration state that counts as reset (DISTANCE), obs units."""
-    abort_fraction: float = 0.1
-    """Abort a forward phase when V_reset < abort_fraction / (1 - γ) (its largest value)."""
+    abort_reward: float = -10.0
+    """Abort a forward phase when V_reset < abort_reward / (1 - γ), i.e. when the reset agent
+    expects to earn less than this per step forever (Leave No Trace's Q_min). In the reset
+    reward's units: DISTANCE rewards are -d/σ (-10: ten radii from home for good),
+    CLASSIFIER rewards are probabilities in [0, 1]."""
     abort_after: int = 5_000
     """Env steps before early aborts are enabled (the reset critic must learn first)."""
     classifier_hidden: tuple[int, ...] = (64, 64)
@@ -129,16 +137,23 @@ class ResetFreeConfig:
     """Env steps between classifier gradient steps (CLASSIFIER)."""
 
     def __post_init__(self) -> None:
-        if min(self.forward_steps, self.reset_steps, self.reset_attempts) < 1:
+        attempts = 1 if self.reset_attempts is None else self.reset_attempts
+        if min(self.forward_steps, self.reset_steps, attempts) < 1:
             raise ValueError("forward_steps, reset_steps and reset_attempts must be >= 1")
-        if self.reset_radius <= 0 or not 0.0 <= self.abort_fraction < 1.0:
-            raise ValueError("reset_radius must be > 0 and abort_fraction in [0, 1)")
+        if self.reset_radius <= 0 or not math.isfinite(self.abort_reward):
+            raise ValueError("reset_radius must be > 0 and abort_reward finite")
         if self.abort_after < 0 or self.classifier_every < 1:
             raise ValueError("abort_after must be >= 0 and classifier_every >= 1")
 
 
 class InitialStateReward(nn.Module):
-    """exp(-d²/2σ²), d the distance (over ``dims``) to the nearest demonstration state.
+    """-d / σ, d the distance (over ``dims``) to the nearest demonstration state.
+
+    Dense and on the scale of a reaching task's reward (the arm's own is -distance / 0.1 m),
+    so the reset agent is paid for every step towards home from wherever the forward agent
+    left the robot. A bounded bump such as exp(-d²/2σ²) is flat zero a few σ out, and any
+    reward whose spread is small next to SAC's entropy bonus keeps the reset policy near
+    random: on the iiwa arm both left the reset agent wandering ever further from home.
 
     Args:
         demos: (K, obs_dim) demonstration initial states.
@@ -152,11 +167,17 @@ class InitialStateReward(nn.Module):
         self.register_buffer("index", index)
         self.register_buffer("demos", torch.as_tensor(demos, dtype=torch.float32)[:, index])
         self.radius = radius
-        self.threshold = math.exp(-0.5)
+
+    def distance(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, obs_dim) -> (B,) distance to the nearest demonstration state, obs units."""
+        return torch.cdist(obs[:, self.index], self.demos).amin(-1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        d2 = torch.cdist(obs[:, self.index], self.demos).amin(-1).square()
-        return torch.exp(-0.5 * d2 / self.radius**2)
+        return -self.distance(obs) / self.radius
+
+    def is_reset(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, obs_dim) -> (B,) bool: within ``radius`` of a demonstration state."""
+        return self.distance(obs) <= self.radius
 
 
 class StateClassifier(nn.Module):
@@ -177,10 +198,13 @@ class StateClassifier(nn.Module):
             torch.manual_seed(seed)
             self.net = mlp(len(index), 1, hidden)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
-        self.threshold = 0.5
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(obs[:, self.index]).squeeze(-1))
+
+    def is_reset(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, obs_dim) -> (B,) bool: classified as a demonstration state."""
+        return self(obs) >= 0.5
 
     def train_step(self, visited: torch.Tensor) -> float:
         """One logistic-regression step: demonstrations vs ``visited`` (B, obs_dim)."""
@@ -254,7 +278,7 @@ class ResetFreeTrainer(Trainer):
         self.early_aborts = 0
         self.reset_successes = 0
         self.hard_resets = 0
-        self._abort_value = reset_free.abort_fraction / (1.0 - reset_agent.config.gamma)
+        self._abort_value = reset_free.abort_reward / (1.0 - reset_agent.config.gamma)
         super().__init__(agent, [env], config, env_id, eval_env, logger, checkpoint_path)
         self.env = env
         self._new_task()
@@ -303,7 +327,9 @@ class ResetFreeTrainer(Trainer):
             self._start(Phase.FORWARD)
         elif self.phase_steps >= rf.reset_steps:
             self.failed_attempts += 1
-            if self.failed_attempts >= rf.reset_attempts:
+            if rf.reset_attempts is None:
+                self._start(Phase.FORWARD)
+            elif self.failed_attempts >= rf.reset_attempts:
                 self._hard_reset()
             else:
                 self._start(Phase.RESET)
@@ -342,7 +368,7 @@ class ResetFreeTrainer(Trainer):
 
     @torch.inference_mode()
     def _is_reset(self, obs: np.ndarray) -> bool:
-        return bool(self.reset_reward(torch.from_numpy(obs))[0] >= self.reset_reward.threshold)
+        return bool(self.reset_reward.is_reset(torch.from_numpy(obs))[0])
 
     def _start(self, phase: Phase) -> None:
         self.phase, self.phase_steps = phase, 0

@@ -62,6 +62,31 @@ def test_hard_reset_follows_only_failed_reset_attempts():
     assert trainer.reset_successes == 0
 
 
+def test_failed_returns_call_no_one_when_reset_attempts_is_none():
+    env = PointEnv(horizon=10**9)
+    # Every reset attempt fails, as above, but the forward agent goes on from wherever the
+    # point is (EARL-style): forward and reset phases alternate and nobody resets the env.
+    trainer = _trainer(
+        env,
+        total_steps=200,
+        forward_steps=20,
+        reset_steps=10,
+        reset_radius=1e-6,
+        abort_after=10**9,
+        reset_attempts=None,
+    ).train()
+    assert env.resets == 1
+    assert trainer.hard_resets == 0
+    assert trainer.counters.episodes == 7  # 6 cycles of 20 + 10 steps, then 20 forward
+    assert trainer.reset_successes == 0
+
+
+@pytest.mark.parametrize("attempts", [0, -1])
+def test_reset_attempts_must_be_positive_or_none(attempts):
+    with pytest.raises(ValueError, match="reset_attempts"):
+        ResetFreeConfig(reset_attempts=attempts)
+
+
 def test_successful_resets_need_no_person():
     env = PointEnv(horizon=10**9)
     # Everything within 10 units counts as reset: every reset attempt succeeds at once.
@@ -73,17 +98,18 @@ def test_successful_resets_need_no_person():
 
 def test_early_abort_when_the_reset_value_is_low():
     env = PointEnv(horizon=10**9)
-    trainer = _trainer(env, total_steps=200, reset_radius=10.0, abort_after=60, abort_fraction=0.99)
-    trainer.train()  # untrained reset critic: its value is far below 0.99 / (1 - γ)
+    trainer = _trainer(env, total_steps=200, reset_radius=10.0, abort_after=60, abort_reward=1.0)
+    trainer.train()  # distance rewards are <= 0, so no value reaches 1 / (1 - γ)
     assert trainer.early_aborts > 0
 
 
-def test_distance_reward_is_one_at_demos_and_falls_off():
+def test_distance_reward_is_dense_and_reset_within_the_radius():
     reward = InitialStateReward(DEMOS, dims=(0,), radius=0.1)
-    r = reward(torch.tensor([[0.0, 5.0], [0.15, 0.0], [1.0, 0.0]]))
-    assert r[0] == pytest.approx(1.0)
-    assert r[1] == pytest.approx(np.exp(-0.5), rel=1e-4)
-    assert r[2] < 1e-6
+    obs = torch.tensor([[0.0, 5.0], [0.14, 0.0], [1.0, 0.0], [2.0, 0.0], [4.0, 0.0]])
+    # -d/σ over the chosen dims: 0 at a demonstration, -0.9 just inside the radius, falling
+    # by one per radius 10-40 radii out (a Gaussian bump would be flat zero there).
+    torch.testing.assert_close(reward(obs), torch.tensor([0.0, -0.9, -9.5, -19.5, -39.5]))
+    assert reward.is_reset(obs).tolist() == [True, True, False, False, False]
 
 
 def test_reset_free_resumes_exactly(tmp_path):
@@ -130,3 +156,31 @@ def test_goal_changes_without_a_reset():
     assert env.resets == 1
     assert not np.allclose(new[6:8], obs[6:8])  # the goal moved
     np.testing.assert_allclose(new[:6], obs[:6], atol=1e-6)  # the arm did not
+
+
+def test_reset_agent_learns_to_return_from_far_away():
+    env = PointEnv(horizon=10**9)
+    # Home is x = 1.5, far from where the task (reward -x²) keeps the point: a random walk of
+    # 20 steps rarely gets within 0.1 of it, so only a reward that guides the reset agent
+    # from afar makes hard resets stop.
+    home = np.array([[1.5, 0.0], [1.45, 0.0], [1.55, 0.0]], dtype=np.float32)
+    config = TrainConfig(total_steps=3000, learning_starts=100, eval_every=0, log_every=1000)
+    rf = ResetFreeConfig(
+        forward_steps=20, reset_steps=20, reset_attempts=1, reset_dims=(0,), reset_radius=0.1
+    )
+    trainer = ResetFreeTrainer(
+        SAC(2, 1, SMALL, seed=0),
+        SAC(2, 1, SMALL, seed=1),
+        ResetFreeEnv(env),
+        home,
+        config,
+        rf,
+        "point",
+    )
+    history = dict(trainer.train().history)
+    hard_resets, returns = (
+        history[3000][f"reset_free/{k}"] - history[2000][f"reset_free/{k}"]
+        for k in ("hard_resets", "reset_successes")
+    )
+    assert hard_resets == 0  # in the last 1000 steps (30 in the first 2000)
+    assert returns >= 20  # the reset agent brings the point home every cycle
