@@ -20,8 +20,21 @@ SMALL = SACConfig(hidden=(32, 32), batch_size=32)
 DEMOS = np.array([[0.0, 0.0], [0.05, 0.0], [-0.05, 0.0]], dtype=np.float32)
 
 
-def _trainer(env, total_steps=400, path=None, **reset_free) -> ResetFreeTrainer:
-    config = TrainConfig(total_steps=total_steps, learning_starts=50, eval_every=0, log_every=100)
+def _trainer(
+    env,
+    total_steps=400,
+    path=None,
+    demos=DEMOS,
+    learning_starts=50,
+    log_every=100,
+    **reset_free,
+) -> ResetFreeTrainer:
+    config = TrainConfig(
+        total_steps=total_steps,
+        learning_starts=learning_starts,
+        eval_every=0,
+        log_every=log_every,
+    )
     rf = ResetFreeConfig(
         **({"forward_steps": 20, "reset_steps": 10, "reset_dims": (0,)} | reset_free)
     )
@@ -29,7 +42,7 @@ def _trainer(env, total_steps=400, path=None, **reset_free) -> ResetFreeTrainer:
         SAC(2, 1, SMALL, seed=0),
         SAC(2, 1, SMALL, seed=1),
         ResetFreeEnv(env),
-        DEMOS,
+        demos,
         config,
         rf,
         "point",
@@ -164,18 +177,15 @@ def test_reset_agent_learns_to_return_from_far_away():
     # 20 steps rarely gets within 0.1 of it, so only a reward that guides the reset agent
     # from afar makes hard resets stop.
     home = np.array([[1.5, 0.0], [1.45, 0.0], [1.55, 0.0]], dtype=np.float32)
-    config = TrainConfig(total_steps=3000, learning_starts=100, eval_every=0, log_every=1000)
-    rf = ResetFreeConfig(
-        forward_steps=20, reset_steps=20, reset_attempts=1, reset_dims=(0,), reset_radius=0.1
-    )
-    trainer = ResetFreeTrainer(
-        SAC(2, 1, SMALL, seed=0),
-        SAC(2, 1, SMALL, seed=1),
-        ResetFreeEnv(env),
-        home,
-        config,
-        rf,
-        "point",
+    trainer = _trainer(
+        env,
+        total_steps=3000,
+        demos=home,
+        learning_starts=100,
+        log_every=1000,
+        reset_steps=20,
+        reset_attempts=1,
+        reset_radius=0.1,
     )
     history = dict(trainer.train().history)
     hard_resets, returns = (
