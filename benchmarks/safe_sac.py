@@ -25,12 +25,14 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine_summary, markdown_table, write_section  # noqa: E402
 from benchmarks.worker_pool import run_jobs  # noqa: E402
+from robot_rl.agents.safe_sac import SafeSACConfig  # noqa: E402
 
 FIGURES = ROOT / "benchmarks" / "figures"
 
-DUAL = (0.05, 0.005, 0.05, 0.0)
+_LIBRARY = SafeSACConfig()
+DUAL = (_LIBRARY.pid_kp, _LIBRARY.pid_ki, _LIBRARY.pid_kd, 0.0)
 """K_p, K_i, K_d of safe SAC's PID Lagrangian and its error clip in units of the task's cost
-limit (0: none); the library's defaults. Measured on the cart-pole (BENCHMARKS.md), these keep
+limit (0: none); the library's defaults, read from ``SafeSACConfig``. Measured on the cart-pole (BENCHMARKS.md), these keep
 the final cost within the limit but settle on a timid partial swing-up; softer or bounded
 dual steps (``--dual 0.005 0.0003 0.005 0`` or ``--dual 0.02 0.0015 0 1``) find the full
 swing-up but end over the limit."""
