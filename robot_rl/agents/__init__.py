@@ -25,12 +25,13 @@ from robot_rl.agents.sac import (
     configure_torch,
     load_actor,
 )
-from robot_rl.agents.safe_sac import LagrangeUpdate, SafeSAC, SafeSACConfig
+from robot_rl.agents.safe_sac import CostEstimate, LagrangeUpdate, SafeSAC, SafeSACConfig
 
 __all__ = [
     "PETS",
     "SAC",
     "ActorPolicy",
+    "CostEstimate",
     "Counters",
     "EnsembleCritic",
     "EpisodeLog",

@@ -46,6 +46,18 @@ from robot_rl.checkpoint import CheckpointError
 from robot_rl.types import Batch
 
 
+class CostEstimate(enum.Enum):
+    """How the cost critic ensemble's members combine into one estimate of Q_c."""
+
+    MAX = "max"
+    """The largest member's: pessimistic, the cost counterpart of SAC's minimum over its reward
+    critics. The actor minimises Q_c, so it seeks out actions whose cost the critics
+    underestimate; the maximum, in the critic's target and in the actor's penalty, counters
+    that bias."""
+    MEAN = "mean"
+    """The members' mean: unbiased for a fixed policy, but exploited by the actor."""
+
+
 class LagrangeUpdate(enum.Enum):
     """How the Lagrange multiplier follows the measured episode cost."""
 
@@ -78,7 +90,9 @@ class SafeSACConfig(SACConfig):
     cost_gamma: float = 0.99
     """Discount of the cost critic."""
     cost_critics: int = 2
-    """Q-functions in the cost critic ensemble (their mean is used)."""
+    """Q-functions in the cost critic ensemble."""
+    cost_estimate: CostEstimate = CostEstimate.MAX
+    """How their estimates combine."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -129,6 +143,15 @@ class SafeSAC(SAC):
         """λ ≥ 0."""
         return self._multiplier
 
+    def cost_value(
+        self, critic: nn.Module, obs: torch.Tensor, action: torch.Tensor
+    ) -> torch.Tensor:
+        """The ensemble's combined discounted-cost estimate, (B, obs), (B, act) -> (B,)."""
+        members = critic(obs, action)
+        if self.config.cost_estimate is CostEstimate.MAX:
+            return members.amax(0)
+        return members.mean(0)
+
     # -- losses ------------------------------------------------------------------------------
     def critic_loss(
         self,
@@ -139,7 +162,7 @@ class SafeSAC(SAC):
     ) -> dict[str, torch.Tensor]:
         terms = super().critic_loss(batch, next_action, next_log_prob, alpha)
         with torch.no_grad():
-            next_qc = self.targets["cost"](batch.next_obs, next_action).mean(0)
+            next_qc = self.cost_value(self.targets["cost"], batch.next_obs, next_action)
             target = batch.cost + self.config.cost_gamma * (1.0 - batch.terminated) * next_qc
         qc = self.critics["cost"](batch.obs, batch.action)
         terms["cost_critic"] = 0.5 * (qc - target).square().mean(-1).sum()
@@ -149,7 +172,7 @@ class SafeSAC(SAC):
         self, batch: Batch, action: torch.Tensor, log_prob: torch.Tensor, alpha: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         terms = super().actor_loss(batch, action, log_prob, alpha)
-        qc = self.critics["cost"](batch.obs, action).mean(0)
+        qc = self.cost_value(self.critics["cost"], batch.obs, action)
         terms["cost_penalty"] = self.multiplier * qc.mean()
         return terms
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from robot_rl.agents import TrainConfig, Trainer
-from robot_rl.agents.safe_sac import LagrangeUpdate, SafeSAC, SafeSACConfig
+from robot_rl.agents.safe_sac import CostEstimate, LagrangeUpdate, SafeSAC, SafeSACConfig
 from robot_rl.types import Batch
 
 from .fakes import PointEnv
@@ -71,9 +71,31 @@ def test_bad_cost_limit_is_rejected(limit):
         SafeSACConfig(cost_limit=limit)
 
 
-def test_cost_critic_learns_the_cost_and_the_penalty_pushes_the_actor_away():
+class _DisagreeingCritics(torch.nn.Module):
+    """Two cost critics: the first says every action is free, the second that a > 0 costs 2a."""
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return torch.stack((torch.zeros_like(action[:, 0]), 2.0 * action[:, 0].clamp(min=0.0)))
+
+
+@pytest.mark.parametrize(
+    ("estimate", "expected"), [(CostEstimate.MAX, [0.0, 1.0]), (CostEstimate.MEAN, [0.0, 0.5])]
+)
+def test_cost_estimate_combines_the_members(estimate, expected):
+    agent = SafeSAC(2, 1, _config(LagrangeUpdate.PID, cost_estimate=estimate), seed=0)
+    value = agent.cost_value(
+        _DisagreeingCritics(), torch.zeros(2, 2), torch.tensor([[-0.5], [0.5]])
+    )
+    torch.testing.assert_close(value, torch.tensor(expected))
+
+
+@pytest.mark.parametrize("estimate", list(CostEstimate))
+def test_cost_critic_learns_the_cost_and_the_penalty_pushes_the_actor_away(estimate):
     """With the reward flat, a large multiplier makes the actor avoid the costly action."""
-    agent = SafeSAC(2, 1, _config(LagrangeUpdate.PID, cost_gamma=0.0, multiplier_init=5.0), seed=0)
+    config = _config(
+        LagrangeUpdate.PID, cost_gamma=0.0, multiplier_init=5.0, cost_estimate=estimate
+    )
+    agent = SafeSAC(2, 1, config, seed=0)
     g = torch.Generator().manual_seed(0)
     n = 128
     obs = torch.randn(n, 2, generator=g)
