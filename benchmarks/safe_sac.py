@@ -1,10 +1,13 @@
 """Safe SAC against unconstrained SAC: return, episode cost and constraint violations.
 
 For each task, SAC and safe SAC (PID Lagrangian) train with the same networks and seeds;
-every ``--eval-every`` steps the deterministic policy is evaluated on the same 10 episodes.
-Reported per task: final evaluation return and episode cost (against the limit), the
-constraint violations during training (steps with a positive cost), and plots of return,
-cost and the multiplier over training (``benchmarks/figures/safe_sac_*.png``).
+every few thousand steps the deterministic policy is evaluated on the same 10 episodes, and
+after training on 50 (``FINAL_EPISODES``). Reported per task: final evaluation return and
+episode cost (against the limit), the constraint violations during training (steps with a
+positive cost), and plots of return, cost and the multiplier over training
+(``benchmarks/figures/safe_sac_*.png``). Safe SAC's dual gains are each task's own
+(``Task.dual``) unless ``--dual`` gives others; every setting with runs in ``--out`` is
+reported against SAC at the same budget.
 
     nice -n 5 python benchmarks/safe_sac.py                   # cart-pole and quadruped
     nice -n 5 python benchmarks/safe_sac.py --tasks cartpole  # one task
@@ -25,17 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine_summary, markdown_table, write_section  # noqa: E402
 from benchmarks.worker_pool import run_jobs  # noqa: E402
-from robot_rl.agents.safe_sac import SafeSACConfig  # noqa: E402
+from robot_rl.agents.safe_sac import CostEstimate, SafeSACConfig  # noqa: E402
 
 FIGURES = ROOT / "benchmarks" / "figures"
-
-_LIBRARY = SafeSACConfig()
-DUAL = (_LIBRARY.pid_kp, _LIBRARY.pid_ki, _LIBRARY.pid_kd, 0.0)
-"""K_p, K_i, K_d of safe SAC's PID Lagrangian and its error clip in units of the task's cost
-limit (0: none); the library's defaults, read from ``SafeSACConfig``. Measured on the cart-pole (BENCHMARKS.md), these keep
-the final cost within the limit but settle on a timid partial swing-up; softer or bounded
-dual steps (``--dual 0.005 0.0003 0.005 0`` or ``--dual 0.02 0.0015 0 1``) find the full
-swing-up but end over the limit."""
+FINAL_EPISODES = 50
+"""Evaluation episodes of the trained policy; an episode that leaves the band costs tens, so
+the 10 of the curves leave the final mean cost uncertain by several units."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +46,9 @@ class Task:
     seeds: tuple[int, ...]
     eval_every: int
     what: str
+    dual: tuple[float, float, float, float]
+    """K_p, K_i, K_d of safe SAC's PID Lagrangian and the error clip in units of the cost limit
+    (0: none), as measured best on this task (BENCHMARKS.md)."""
 
 
 TASKS = {
@@ -60,16 +61,22 @@ TASKS = {
         seeds=(0, 1, 2),
         eval_every=3_000,
         what="cart-pole swing-up, cost 1 per step with |x| > 0.5 m, limit 5 per 100-step episode",
+        dual=(0.02, 0.0015, 0.0, 1.0),
     ),
     "quadruped": Task(
         "quadruped",
         "robot_rl/QuadrupedWalk-v0",
-        {},
+        {"terminate_when_fallen": False},
         cost_limit=10.0,
         steps=30_000,
         seeds=(0,),
         eval_every=5_000,
-        what="A1 walking, cost 1 per step with |roll| or |pitch| > 0.4 rad, limit 10 per 500-step episode",
+        what=(
+            "A1 walking, cost 1 per step with |roll| or |pitch| > 0.4 rad, limit 10 per 500-step "
+            "episode; a fall does not end the episode (ended, it would cost less than walking "
+            "on, and safe SAC learns to fall at once), so a fallen robot costs every step left"
+        ),
+        dual=(0.02, 0.0015, 0.0, 1.0),
     ),
 }
 
@@ -81,9 +88,11 @@ def worker(
     hidden: tuple[int, ...],
     steps: int,
     dual: tuple[float, float, float, float],
+    estimate: str,
 ) -> dict:
     from robot_rl.agents import (
         SAC,
+        CostEstimate,
         LagrangeUpdate,
         Precision,
         SACConfig,
@@ -94,9 +103,9 @@ def worker(
         configure_torch,
     )
     from robot_rl.agents.envs import make_env
+    from robot_rl.evaluation import evaluate
 
     task = TASKS[task_name]
-    steps = steps or task.steps
     eval_every = min(task.eval_every, steps)
     configure_torch(1, Precision.BF16)
     env, eval_env = (
@@ -116,6 +125,7 @@ def worker(
             pid_ki=ki,
             pid_kd=kd,
             error_clip=clip * task.cost_limit if clip else None,
+            cost_estimate=CostEstimate(estimate),
         )
         agent = SafeSAC(obs_dim, act_dim, config, seed=seed)
     train = TrainConfig(
@@ -128,7 +138,7 @@ def worker(
     trainer = Trainer(agent, [env], train, task.env_id, eval_env=eval_env).train()
     keys = ("eval/return", "eval/cost", "safety/violations", "safety/multiplier", "rollout/cost")
     curves = [{"step": step, **{k: v[k] for k in keys if k in v}} for step, v in trainer.history]
-    final = trainer.evaluations[-1][1]
+    final = evaluate(eval_env, agent.policy(), FINAL_EPISODES, seed=train.eval_seed)
     return {
         "algo": algo,
         "task": task_name,
@@ -138,6 +148,8 @@ def worker(
         "cost": final.mean_cost,
         "violations": trainer.counters.violations,
         "dual": list(dual) if algo == "safe-sac" else None,
+        "estimate": estimate if algo == "safe-sac" else None,
+        "final_episodes": FINAL_EPISODES,
         "curves": curves,
     }
 
@@ -148,7 +160,7 @@ def variant(result: dict) -> str:
         return "sac"
     kp, ki, kd, clip = result["dual"]
     bound = f", clip ±{clip:g} limit" if clip else ""
-    return f"safe-sac (K_p {kp:g}, K_i {ki:g}, K_d {kd:g}{bound})"
+    return f"safe-sac, Q_c {result['estimate']} (K_p {kp:g}, K_i {ki:g}, K_d {kd:g}{bound})"
 
 
 def plot(task: Task, results: list[dict]) -> Path:
@@ -268,8 +280,9 @@ def report(
 Both agents: {"x".join(map(str, hidden))} networks, batch 256, one gradient step per env step,
 bf16 matrix products, the same seeds. Safe SAC uses the PID Lagrangian on the measured
 training episode costs, with the gains in its row (and, where given, the violation one update
-acts on clipped at ± that multiple of the limit). Final return and cost are the mean of 10
-deterministic evaluation episodes after training (mean ± std over seeds); violations are
+acts on clipped at ± that multiple of the limit), and combines its two cost critics by their
+maximum (pessimistic, the library's default) or their mean. Final return and cost are the mean
+of {FINAL_EPISODES} deterministic evaluation episodes after training (mean ± std over seeds); violations are
 training steps with a positive cost. Safe SAC is compared with SAC at the same budget; the
 target asks for a final cost within the limit, >= 80 % of SAC's return and >= 50 % fewer
 violations. The figures show the longest budget of each task.
@@ -287,28 +300,35 @@ Command: `nice -n 5 python benchmarks/safe_sac.py`.
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        algo, task, seed, hidden, steps, dual = sys.argv[2:8]
+        algo, task, seed, hidden, steps, dual, estimate = sys.argv[2:9]
         hidden_sizes = tuple(int(h) for h in hidden.split(","))
         dual_setting = tuple(float(g) for g in dual.split(","))
-        print(json.dumps(worker(algo, task, int(seed), hidden_sizes, int(steps), dual_setting)))
+        result = worker(algo, task, int(seed), hidden_sizes, int(steps), dual_setting, estimate)
+        print(json.dumps(result))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument(
-        "--steps", type=int, default=0, help="override every task's steps (smoke tests)"
+        "--steps", type=int, default=0, help="override every task's env steps"
     )
     parser.add_argument("--seeds", type=int, nargs="+", help="override every task's seeds")
     parser.add_argument(
         "--dual",
         type=float,
         nargs=4,
-        default=list(DUAL),
         metavar=("KP", "KI", "KD", "CLIP"),
-        help="safe SAC's PID Lagrangian gains and error clip (in units of the cost limit)",
+        help="safe SAC's PID Lagrangian gains and error clip (in units of the cost limit); "
+        "default: each task's own",
     )
-    parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_safe_sac.jsonl"))
+    parser.add_argument(
+        "--cost-estimate",
+        choices=[e.value for e in CostEstimate],
+        default=SafeSACConfig().cost_estimate.value,
+        help="how safe SAC combines its cost critics",
+    )
+    parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_safe_sac_runs.jsonl"))
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
         "--report-only", action="store_true", help="report the runs in --out, run none"
@@ -323,7 +343,9 @@ def main() -> int:
             "algo": algo,
             "task": t.name,
             "seed": seed,
-            "dual": args.dual if algo == "safe-sac" else None,
+            "steps": args.steps or t.steps,
+            "dual": (args.dual or list(t.dual)) if algo == "safe-sac" else None,
+            "estimate": args.cost_estimate if algo == "safe-sac" else None,
         }
         for t in tasks
         for seed in (args.seeds or t.seeds)
@@ -340,10 +362,18 @@ def main() -> int:
             j["task"],
             str(j["seed"]),
             hidden,
-            str(args.steps),
-            ",".join(map(str, args.dual)),
+            str(j["steps"]),
+            ",".join(map(str, j["dual"] or TASKS[j["task"]].dual)),
+            args.cost_estimate,
         ],
-        key=lambda j: (j["algo"], j["task"], j["seed"], str(j.get("dual"))),
+        key=lambda j: (
+            j["algo"],
+            j["task"],
+            j["seed"],
+            j["steps"],
+            str(j.get("dual")),
+            str(j.get("estimate")),
+        ),
         out=args.out,
         parallel=args.parallel,
         describe=lambda r: (

@@ -21,8 +21,14 @@ in most steps; an unbounded update then drives λ so high, before the agent has 
 to earn reward at all, that it settles on a timid policy it never leaves (on the cart-pole
 with a narrow band: a partial swing-up, return ~43 of ~80). With a bounded step, λ grows
 while violations persist and falls as fast once they stop; there the agent finds the full
-swing-up, though λ then grows too slowly to bring the final cost back within the limit in
-40k steps (``benchmarks/safe_sac.py``).
+swing-up.
+
+The cost critics combine by their maximum (``CostEstimate.MAX``), as SAC's reward critics
+combine by their minimum: the actor minimises Q_c, so with the members' mean it finds the
+actions whose cost they underestimate. On the cart-pole that was the band's edge: the policy
+parked the cart there, and its evaluation cost swung between 0 and ~70 from one evaluation to
+the next with the multiplier well above zero. With the maximum it parks inside the band and
+the remaining cost is the swing-up's excursion (``benchmarks/safe_sac.py``).
 
 Safety early termination (ending an episode, as terminal, at its first unsafe step) is a
 setting of the loop, ``TrainConfig.safety_termination``.
