@@ -48,7 +48,7 @@ def test_bounded_error_moves_the_multiplier_by_a_bounded_step_both_ways(mode):
     """A huge violation moves λ no more than one of the size of the clip; so does a return."""
     gains = {"pid_kp": 0.0, "pid_ki": 0.01, "pid_kd": 0.0, "multiplier_lr": 0.01}
     clipped = SafeSAC(2, 1, _config(mode, error_clip=2.0, **gains), seed=0)
-    free = SafeSAC(2, 1, _config(mode, **gains), seed=0)
+    free = SafeSAC(2, 1, _config(mode, error_clip=None, **gains), seed=0)
     for agent in (clipped, free):
         agent.on_episodes([0.0], [1000.0])  # cost 1000 against the limit 5
     assert clipped.multiplier == pytest.approx(0.02)  # 0.01 x clip 2
