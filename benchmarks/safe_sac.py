@@ -69,14 +69,14 @@ TASKS = {
         {"terminate_when_fallen": False},
         cost_limit=10.0,
         steps=30_000,
-        seeds=(0,),
+        seeds=(0, 1),
         eval_every=5_000,
         what=(
             "A1 walking, cost 1 per step with |roll| or |pitch| > 0.4 rad, limit 10 per 500-step "
             "episode; a fall does not end the episode (ended, it would cost less than walking "
             "on, and safe SAC learns to fall at once), so a fallen robot costs every step left"
         ),
-        dual=(0.02, 0.0015, 0.0, 1.0),
+        dual=(0.02, 0.0015, 0.0, 5.0),
     ),
 }
 
@@ -212,6 +212,22 @@ def plot(task: Task, results: list[dict]) -> Path:
     return path
 
 
+LATE_FRACTION = 0.3
+"""The last part of training whose periodic evaluations ``late_cost`` averages."""
+
+
+def late_cost(result: dict) -> float:
+    """Mean evaluation episode cost over the last ``LATE_FRACTION`` of training.
+
+    The deterministic policy's cost swings from one evaluation to the next (on the cart-pole
+    by tens within 3000 steps), so the final evaluation alone says little about where training
+    has settled; this averages the periodic evaluations (10 episodes each) of that stretch.
+    """
+    start = (1.0 - LATE_FRACTION) * result["steps"]
+    costs = [c["eval/cost"] for c in result["curves"] if c["step"] >= start and "eval/cost" in c]
+    return float(np.mean(costs)) if costs else float("nan")
+
+
 def report(
     results: list[dict], tasks: list[Task], hidden: tuple[int, ...], load: tuple[str, str, str]
 ) -> str:
@@ -227,6 +243,7 @@ def report(
                     k: np.array([r[k] for r in runs if variant(r) == label], dtype=float)
                     for k in ("return", "cost", "violations")
                 }
+                | {"late": np.array([late_cost(r) for r in runs if variant(r) == label])}
                 for label in labels
             }
             sac = summary.get("sac")
@@ -236,11 +253,13 @@ def report(
                     ratio = m["return"].mean() / sac["return"].mean()
                     fewer = 1.0 - m["violations"].mean() / max(sac["violations"].mean(), 1e-9)
                     within = m["cost"].mean() <= task.cost_limit
+                    settled = m["late"].mean() <= task.cost_limit
                     versus = f"{ratio:.0%} of SAC's return, {fewer:.0%} fewer violations"
-                    met = within and ratio >= 0.8 and fewer >= 0.5
+                    met = within and settled and ratio >= 0.8 and fewer >= 0.5
                     verdicts.append(
-                        f"- {task.name}, {steps} steps, {label}: cost "
-                        f"{'within' if within else 'over'} the limit, {versus}: target "
+                        f"- {task.name}, {steps} steps, {label}: final cost "
+                        f"{'within' if within else 'over'} the limit, late-training cost "
+                        f"{'within' if settled else 'over'} it, {versus}: target "
                         f"{'met' if met else 'not met'}."
                     )
                 rows.append(
@@ -251,6 +270,7 @@ def report(
                         steps,
                         f"{m['return'].mean():.1f} ± {m['return'].std():.1f}",
                         f"{m['cost'].mean():.1f} (limit {task.cost_limit:g})",
+                        f"{m['late'].mean():.1f}",
                         f"{m['violations'].mean():.0f} ± {m['violations'].std():.0f}",
                         versus,
                     ]
@@ -267,6 +287,7 @@ def report(
             "env steps",
             "final eval return",
             "final eval episode cost",
+            f"eval cost, last {LATE_FRACTION:.0%} of training",
             "violations in training",
             "safe vs SAC",
         ],
@@ -282,10 +303,14 @@ bf16 matrix products, the same seeds. Safe SAC uses the PID Lagrangian on the me
 training episode costs, with the gains in its row (and, where given, the violation one update
 acts on clipped at ± that multiple of the limit), and combines its two cost critics by their
 maximum (pessimistic, the library's default) or their mean. Final return and cost are the mean
-of {FINAL_EPISODES} deterministic evaluation episodes after training (mean ± std over seeds); violations are
-training steps with a positive cost. Safe SAC is compared with SAC at the same budget; the
-target asks for a final cost within the limit, >= 80 % of SAC's return and >= 50 % fewer
-violations. The figures show the longest budget of each task.
+of {FINAL_EPISODES} deterministic evaluation episodes after training (mean ± std over seeds); the
+deterministic policy's cost swings by tens between evaluations 3000 steps apart, so the
+column after it averages the periodic 10-episode evaluations of the last {LATE_FRACTION:.0%} of
+training. Violations are training steps with a positive cost. Safe SAC is compared with SAC
+at the same budget; the target asks for a final cost within the limit, >= 80 % of SAC's
+return and >= 50 % fewer violations, and a verdict here also asks the late-training cost to be
+within the limit (a final evaluation that happens to catch a safe snapshot is not counted).
+The figures show the longest budget of each task.
 
 {table}
 
@@ -310,9 +335,7 @@ def main() -> int:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
     parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument(
-        "--steps", type=int, default=0, help="override every task's env steps"
-    )
+    parser.add_argument("--steps", type=int, default=0, help="override every task's env steps")
     parser.add_argument("--seeds", type=int, nargs="+", help="override every task's seeds")
     parser.add_argument(
         "--dual",
