@@ -27,8 +27,10 @@ The cost critics combine by their maximum (``CostEstimate.MAX``), as SAC's rewar
 combine by their minimum: the actor minimises Q_c, so with the members' mean it finds the
 actions whose cost they underestimate. On the cart-pole that was the band's edge: the policy
 parked the cart there, and its evaluation cost swung between 0 and ~70 from one evaluation to
-the next with the multiplier well above zero. With the maximum it parks inside the band and
-the remaining cost is the swing-up's excursion (``benchmarks/safe_sac.py``).
+the next with the multiplier well above zero. With the maximum, the evaluation cost over the
+last 30 % of training fell from 29 to 8.5 (limit 5; 3 seeds, same return); the policy examined
+parks 0.3 m inside the band, and what cost remains is the swing-up's excursion
+(``benchmarks/safe_sac.py``).
 
 Safety early termination (ending an episode, as terminal, at its first unsafe step) is a
 setting of the loop, ``TrainConfig.safety_termination``.
