@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -57,6 +58,18 @@ class ScriptedPolicy:
         action = self.actions[min(self.step, len(self.actions) - 1)]
         self.step += 1
         return action
+
+
+@pytest.fixture
+def python_sigint() -> Iterator[None]:
+    """Python's own Ctrl-C handler for the test, whatever the process inherited.
+
+    A shell starts background jobs with SIGINT ignored; a test that sends itself Ctrl-C would
+    then never see it.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -199,7 +199,9 @@ def test_loop_overruns_are_counted_and_the_run_goes_on(tmp_path: Path, linear_po
     assert_safe_and_recorded(robot, tmp_path / "r.h5", Termination.COMPLETED)
 
 
-def test_ctrl_c_ends_the_run_with_a_safe_stop(tmp_path: Path, scripted_policy) -> None:
+def test_ctrl_c_ends_the_run_with_a_safe_stop(
+    tmp_path: Path, scripted_policy, python_sigint
+) -> None:
     def ctrl_c(step: int) -> None:
         if step == 4:
             os.kill(os.getpid(), signal.SIGINT)

@@ -75,7 +75,7 @@ class InterruptedStop(MockRobot):
         self.finished = True
 
 
-def test_ctrl_c_during_the_safe_stop_waits_for_it_to_finish() -> None:
+def test_ctrl_c_during_the_safe_stop_waits_for_it_to_finish(python_sigint) -> None:
     robot = InterruptedStop(mock_spec())
     robot.configure()
     robot.activate()
