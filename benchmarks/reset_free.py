@@ -325,7 +325,6 @@ def main() -> int:
             hidden,
             attempts_flag(j["reset_attempts"]),
         ],
-        key=lambda j: (j["mode"], j["seed"], j["reset_attempts"]),
         out=args.out,
         parallel=args.parallel,
         describe=lambda r: f"{label(r):>10} seed {r['seed']}: {r['curve'][-1]}",

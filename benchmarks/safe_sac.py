@@ -87,7 +87,7 @@ def worker(
     seed: int,
     hidden: tuple[int, ...],
     steps: int,
-    dual: tuple[float, float, float, float],
+    dual: tuple[float, ...],
     estimate: str,
 ) -> dict:
     from robot_rl.agents import (
@@ -327,7 +327,7 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         algo, task, seed, hidden, steps, dual, estimate = sys.argv[2:9]
         hidden_sizes = tuple(int(h) for h in hidden.split(","))
-        dual_setting = tuple(float(g) for g in dual.split(","))
+        dual_setting = () if dual == "none" else tuple(float(g) for g in dual.split(","))
         result = worker(algo, task, int(seed), hidden_sizes, int(steps), dual_setting, estimate)
         print(json.dumps(result))
         return 0
@@ -386,17 +386,9 @@ def main() -> int:
             str(j["seed"]),
             hidden,
             str(j["steps"]),
-            ",".join(map(str, j["dual"] or TASKS[j["task"]].dual)),
-            args.cost_estimate,
+            ",".join(map(str, j["dual"])) if j["dual"] else "none",
+            j["estimate"] or "none",
         ],
-        key=lambda j: (
-            j["algo"],
-            j["task"],
-            j["seed"],
-            j["steps"],
-            str(j.get("dual")),
-            str(j.get("estimate")),
-        ),
         out=args.out,
         parallel=args.parallel,
         describe=lambda r: (

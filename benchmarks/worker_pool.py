@@ -1,8 +1,10 @@
 """Run benchmark jobs as subprocesses, a few at a time, keeping every finished result.
 
 Each job is one process (so no torch setting or RNG leaks between runs) that prints its
-result as one JSON line last. Results are appended to a JSON-lines file as they finish, and
-jobs already in the file are skipped, so an interrupted benchmark resumes where it stopped.
+result as one JSON line last. Results are appended to a JSON-lines file as they finish, each
+with the arguments that made it, and a job whose arguments are already in the file is
+skipped: an interrupted benchmark resumes where it stopped, and a run with other settings
+(budget, network, gains) is never taken for one already done.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_jobs(
     jobs: Sequence[dict],
     argv: Callable[[dict], list[str]],
-    key: Callable[[dict], Hashable],
     out: Path,
     parallel: int,
     describe: Callable[[dict], str] = json.dumps,
@@ -31,8 +32,8 @@ def run_jobs(
 
     Args:
         jobs: job descriptions.
-        argv: the arguments after ``python`` that run a job.
-        key: identifies a job from its description or from its result.
+        argv: the arguments after ``python`` that run a job: the script, then the arguments
+            that identify the job (stored with its result as ``"job"``).
         out: JSON-lines file of results.
         parallel: processes at once.
         describe: one line printed per finished result.
@@ -40,8 +41,8 @@ def run_jobs(
     results = (
         [json.loads(line) for line in out.read_text().splitlines() if line] if out.exists() else []
     )
-    done = {key(r) for r in results}
-    pending = [job for job in jobs if key(job) not in done]
+    done = {tuple(r["job"]) for r in results if "job" in r}
+    pending = [job for job in jobs if tuple(argv(job)[1:]) not in done]
     running: list[tuple[subprocess.Popen, dict, Path]] = []
     env = dict(os.environ, ROBOT_RL_NO_PROGRESS="1", PYTHONPATH=str(ROOT))
     while pending or running:
@@ -63,7 +64,7 @@ def run_jobs(
             if proc.returncode != 0 or not lines:
                 print(f"FAILED {job}", file=sys.stderr, flush=True)
                 continue
-            result = json.loads(lines[-1])
+            result = json.loads(lines[-1]) | {"job": argv(job)[1:]}
             results.append(result)
             with out.open("a") as f:
                 f.write(json.dumps(result) + "\n")
