@@ -44,6 +44,15 @@ def make_env(env_id: str, engine: str = "mujoco", **kwargs: Any) -> gym.Env:
     return env
 
 
+def time_limit(env: gym.Env) -> int | None:
+    """The env's episode length limit in steps (a robot_rl env's own, else its gymnasium
+    spec's); None when its episodes are not limited."""
+    limit = getattr(env.unwrapped, "max_episode_steps", None)
+    if limit is None and env.spec is not None:
+        limit = env.spec.max_episode_steps
+    return None if limit is None else int(limit)
+
+
 def supports_state(env: gym.Env) -> bool:
     """Whether ``env`` can save and restore its exact state (robot_rl envs)."""
     unwrapped = env.unwrapped

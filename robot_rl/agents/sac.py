@@ -41,7 +41,12 @@ import torch
 from torch import nn
 
 from robot_rl.agents.buffers import ReplayBuffer
-from robot_rl.agents.envs import env_state_tensors, restore_env_state, supports_state
+from robot_rl.agents.envs import (
+    env_state_tensors,
+    restore_env_state,
+    supports_state,
+    time_limit,
+)
 from robot_rl.agents.networks import ActorPolicy, EnsembleCritic, SquashedGaussianActor
 from robot_rl.checkpoint import (
     CheckpointError,
@@ -386,7 +391,9 @@ class TrainConfig:
     updates_per_step: float = 1.0
     """Update-to-data ratio: gradient steps per env step (fractions accumulate)."""
     safety_termination: bool = False
-    """End an episode, as terminal, at its first step with a positive safety cost."""
+    """End an episode, as terminal, at its first step with a positive safety cost (a safety
+    stop). Its episode cost is charged for the steps left, as for any episode that ends on
+    an unsafe step (see ``Trainer``)."""
     eval_every: int = 5_000
     """Evaluate the deterministic policy every this many env steps (0: never)."""
     eval_episodes: int = 10
@@ -435,6 +442,13 @@ class Counters:
 
 class Trainer:
     """The SAC family's training loop: collect → update → evaluate → log → checkpoint.
+
+    An episode that terminates on an unsafe step (the env's own termination, such as a fall,
+    or a safety stop) leaves the robot in an unsafe state: its episode cost, which the
+    constrained learners' multiplier follows, is charged that step's cost once more for every
+    step left to the env's time limit (envs without one are not charged). Otherwise ending an
+    episode by falling costs less than walking on, and a Lagrangian learner learns to fall at
+    once. Violations count the unsafe steps that actually happened.
 
     Subclasses (reset-free SAC) override ``collect`` / ``update_agents`` and extend
     ``state_dict`` / ``load_state_dict``.
@@ -487,6 +501,7 @@ class Trainer:
         self._episode_cost = np.zeros(n)
         self._episode_length = np.zeros(n, dtype=np.int64)
         self._episode_seeds = np.zeros(n, dtype=np.int64)
+        self._time_limits = [time_limit(env) for env in self.envs]
         self._recent: deque[tuple[float, float, int]] = deque(maxlen=20)
         self._metrics: dict[str, torch.Tensor] = {}
         self._obs = np.stack([self._reset(i) for i in range(n)]).astype(np.float32)
@@ -544,6 +559,8 @@ class Trainer:
             self._episode_return[i] += reward
             self._episode_cost[i] += cost
             self._episode_length[i] += 1
+            if terminated and cost > 0.0 and self._time_limits[i] is not None:
+                self._episode_cost[i] += cost * (self._time_limits[i] - self._episode_length[i])
             self.counters.violations += cost > 0.0
             if terminated or truncated:
                 self.counters.episodes += 1

@@ -33,7 +33,11 @@ parks 0.3 m inside the band, and what cost remains is the swing-up's excursion
 (``benchmarks/safe_sac.py``).
 
 Safety early termination (ending an episode, as terminal, at its first unsafe step) is a
-setting of the loop, ``TrainConfig.safety_termination``.
+setting of the loop, ``TrainConfig.safety_termination``. An episode that ends on an unsafe
+step, by a safety stop or by the env's own termination (a fall), leaves the robot unsafe: the
+cost critic's target there is that step's cost repeated forever, c / (1 - γ_c), and the
+trainer charges the episode cost for the steps left. Stopping or falling early is then never
+cheaper, for the constraint, than staying safe.
 """
 
 from __future__ import annotations
@@ -173,12 +177,27 @@ class SafeSAC(SAC):
         alpha: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
         terms = super().critic_loss(batch, next_action, next_log_prob, alpha)
-        with torch.no_grad():
-            next_qc = self.cost_value(self.targets["cost"], batch.next_obs, next_action)
-            target = batch.cost + self.config.cost_gamma * (1.0 - batch.terminated) * next_qc
+        target = self.cost_target(batch, next_action)
         qc = self.critics["cost"](batch.obs, batch.action)
         terms["cost_critic"] = 0.5 * (qc - target).square().mean(-1).sum()
         return terms
+
+    @torch.no_grad()
+    def cost_target(self, batch: Batch, next_action: torch.Tensor) -> torch.Tensor:
+        """The cost critics' Bellman target, (B,).
+
+        c + γ_c Q_c(s', a') from the target critics; at a terminal transition with a positive
+        cost the robot is left in an unsafe state that goes on costing c every step,
+        c / (1 - γ_c) (the trainer charges the episode cost the same way).
+
+        Args:
+            next_action: (B, act_dim) a' ~ π(s').
+        """
+        gamma = self.config.cost_gamma
+        next_qc = self.cost_value(self.targets["cost"], batch.next_obs, next_action)
+        bootstrap = batch.cost + gamma * (1.0 - batch.terminated) * next_qc
+        unsafe_end = (batch.terminated > 0.0) & (batch.cost > 0.0)
+        return torch.where(unsafe_end, batch.cost / (1.0 - gamma), bootstrap)
 
     def actor_loss(
         self, batch: Batch, action: torch.Tensor, log_prob: torch.Tensor, alpha: torch.Tensor

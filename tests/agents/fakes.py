@@ -9,6 +9,8 @@ import numpy as np
 class PointEnv(gym.Env[np.ndarray, np.ndarray]):
     """A point on a line pushed by the action; reward -x², cost 1 while |x| > ``band``.
 
+    Episodes are truncated after ``horizon`` steps (its ``max_episode_steps``).
+
     Counts ``resets`` and ``steps``; returns NaN in the observation at step ``nan_at`` of
     its life (counted over all episodes) when given.
     """
@@ -17,6 +19,7 @@ class PointEnv(gym.Env[np.ndarray, np.ndarray]):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.horizon, self.band, self.nan_at = horizon, band, nan_at
+        self.max_episode_steps = horizon
         self.resets = self.steps = 0
         self._x = 0.0
         self._t = 0

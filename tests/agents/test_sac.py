@@ -197,11 +197,21 @@ def test_nan_reward_is_named():
         _trainer([NanReward()]).train()
 
 
-def test_safety_termination_ends_episodes_on_cost():
+def test_safety_termination_ends_episodes_on_cost_and_charges_the_steps_left():
     env = PointEnv(horizon=50, band=0.0)  # every step costs
     trainer = _trainer([env], total_steps=20, safety_termination=True).train()
     assert trainer.counters.episodes == 20 == trainer.counters.terminations
     assert float(trainer.buffer.all().terminated.min()) == 1.0
+    # Each episode ended on its first step; the stopped robot stays unsafe for 49 more.
+    assert trainer.history[-1][1]["rollout/cost"] == 50.0
+    assert trainer.counters.violations == 20
+
+
+def test_an_env_without_a_time_limit_is_not_charged():
+    env = PointEnv(horizon=50, band=0.0)
+    env.max_episode_steps = None
+    trainer = _trainer([env], total_steps=20, safety_termination=True).train()
+    assert trainer.history[-1][1]["rollout/cost"] == 1.0
 
 
 def test_actor_loaded_from_a_checkpoint_acts_like_the_trained_one(tmp_path):

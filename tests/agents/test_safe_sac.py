@@ -89,6 +89,24 @@ def test_cost_estimate_combines_the_members(estimate, expected):
     torch.testing.assert_close(value, torch.tensor(expected))
 
 
+def test_an_unsafe_terminal_state_goes_on_costing_and_a_safe_one_costs_nothing_more():
+    agent = SafeSAC(2, 1, _config(LagrangeUpdate.PID, cost_gamma=0.9), seed=0)
+    n = 3
+    batch = Batch(
+        obs=torch.zeros(n, 2),
+        action=torch.zeros(n, 1),
+        reward=torch.zeros(n),
+        next_obs=torch.ones(n, 2),
+        terminated=torch.tensor([1.0, 1.0, 0.0]),
+        cost=torch.tensor([2.0, 0.0, 2.0]),
+    )
+    next_action = torch.zeros(n, 1)
+    next_qc = agent.cost_value(agent.targets["cost"], batch.next_obs, next_action)
+    target = agent.cost_target(batch, next_action)
+    torch.testing.assert_close(target[:2], torch.tensor([2.0 / (1.0 - 0.9), 0.0]))
+    torch.testing.assert_close(target[2], 2.0 + 0.9 * next_qc[2])
+
+
 @pytest.mark.parametrize("estimate", list(CostEstimate))
 def test_cost_critic_learns_the_cost_and_the_penalty_pushes_the_actor_away(estimate):
     """With the reward flat, a large multiplier makes the actor avoid the costly action."""
