@@ -275,8 +275,20 @@ class SAC:
             for p in self._critic_params:
                 p.requires_grad_(True)
 
-    def on_episodes(self, returns: Sequence[float], costs: Sequence[float]) -> None:
-        """Called by the trainer with the episodes that just ended (hook for the variants)."""
+    def on_episodes(
+        self,
+        returns: Sequence[float],
+        costs: Sequence[float],
+        shares: Sequence[float] | None = None,
+    ) -> None:
+        """Called by the trainer with the episodes that just ended (hook for the variants).
+
+        Args:
+            returns: each episode's return.
+            costs: each episode's cost, as the trainer charges it.
+            shares: each episode's length as a fraction of the env's time limit (None: 1 each),
+                so that a learner can adapt per env step of experience, not per episode.
+        """
 
     def metrics(self) -> dict[str, float]:
         """The learner's own state for the logger (the variants add theirs)."""
@@ -548,7 +560,7 @@ class Trainer:
             actions = self.agent.act(self._obs)
         obs_before, next_obs = self._obs.copy(), np.empty_like(self._obs)
         rewards, costs, terminal = np.empty(n), np.empty(n), np.empty(n)
-        finished_returns, finished_costs = [], []
+        finished_returns, finished_costs, finished_shares = [], [], []
         for i, env in enumerate(self.envs):
             obs, reward, terminated, truncated, info = env.step(actions[i])
             cost = float(info.get("cost", 0.0))
@@ -569,6 +581,8 @@ class Trainer:
                 self._recent.append((ret, ep_cost, int(self._episode_length[i])))
                 finished_returns.append(ret)
                 finished_costs.append(ep_cost)
+                limit = self._time_limits[i]
+                finished_shares.append(1.0 if limit is None else self._episode_length[i] / limit)
                 self._episode_return[i] = self._episode_cost[i] = self._episode_length[i] = 0
                 self._obs[i] = self._reset(i)
             else:
@@ -576,7 +590,7 @@ class Trainer:
         self.buffer.add(obs_before, actions, rewards, next_obs, terminal, costs)
         self.counters.env_steps += n
         if finished_returns:
-            self.agent.on_episodes(finished_returns, finished_costs)
+            self.agent.on_episodes(finished_returns, finished_costs, finished_shares)
 
     def update_agents(self) -> None:
         """Take the gradient steps owed by the update-to-data ratio."""

@@ -44,6 +44,30 @@ def test_multiplier_is_projected_onto_zero_not_below(mode):
 
 
 @pytest.mark.parametrize("mode", list(LagrangeUpdate))
+def test_multiplier_integrates_per_env_step_not_per_episode(mode):
+    """Ten episodes of a tenth of the time limit move λ as far as one full-length episode."""
+    gains = {"pid_kp": 0.0, "pid_ki": 0.01, "pid_kd": 0.0, "multiplier_lr": 0.01}
+    short, full = (SafeSAC(2, 1, _config(mode, **gains), seed=0) for _ in range(2))
+    for _ in range(10):
+        short.on_episodes([0.0], [9.0], [0.1])
+    full.on_episodes([0.0], [9.0], [1.0])
+    assert short.multiplier == pytest.approx(full.multiplier) == pytest.approx(0.04)
+
+
+def test_trainer_reports_each_episode_as_a_share_of_the_time_limit():
+    shares: list[float] = []
+
+    class Recorder(SafeSAC):
+        def on_episodes(self, returns, costs, episode_shares=None):
+            shares.extend(episode_shares)
+
+    agent = Recorder(2, 1, _config(LagrangeUpdate.PID), seed=0)
+    config = TrainConfig(total_steps=60, learning_starts=60, eval_every=0, safety_termination=True)
+    Trainer(agent, [PointEnv(horizon=20, band=0.0)], config, "point").train()
+    assert shares == [1 / 20] * 60  # every step is unsafe: a stop after one step
+
+
+@pytest.mark.parametrize("mode", list(LagrangeUpdate))
 def test_bounded_error_moves_the_multiplier_by_a_bounded_step_both_ways(mode):
     """A huge violation moves λ no more than one of the size of the clip; so does a return."""
     gains = {"pid_kp": 0.0, "pid_ki": 0.01, "pid_kd": 0.0, "multiplier_lr": 0.01}
