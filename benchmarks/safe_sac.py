@@ -73,8 +73,7 @@ TASKS = {
         eval_every=5_000,
         what=(
             "A1 walking, cost 1 per step with |roll| or |pitch| > 0.4 rad, limit 10 per 500-step "
-            "episode; a fall does not end the episode (ended, it would cost less than walking "
-            "on, and safe SAC learns to fall at once), so a fallen robot costs every step left"
+            "episode; a fall does not end the episode, so a fallen robot costs every step left"
         ),
         dual=(0.02, 0.0015, 0.0, 5.0),
     ),

@@ -20,12 +20,12 @@ step however long the episodes are (per episode, it raced to ~75 within 30k step
 quadruped's safety-stopped episodes, a few dozen steps each).
 
 Either update can bound the violation it acts on, e = clip(J_c - limit, ±``error_clip``), so
-λ moves by at most a fixed step per episode. Early in training the policy leaves the safe set
-in most steps; an unbounded update then drives λ so high, before the agent has learnt how
-to earn reward at all, that it settles on a timid policy it never leaves (on the cart-pole
-with a narrow band: a partial swing-up, return ~43 of ~80). With a bounded step, λ grows
-while violations persist and falls as fast once they stop; there the agent finds the full
-swing-up.
+λ moves by at most a fixed step per full-length episode. Early in training the policy leaves
+the safe set in most steps; an unbounded update then drives λ so high, before the agent has
+learnt how to earn reward at all, that it settles on a timid policy it never leaves (on the
+cart-pole with a narrow band: a partial swing-up, return ~43 of ~80). With a bounded step, λ
+grows while violations persist and falls as fast once they stop; there the agent finds the
+full swing-up.
 
 The cost critics combine by their maximum (``CostEstimate.MAX``), as SAC's reward critics
 combine by their minimum: the actor minimises Q_c, so with the members' mean it finds the
