@@ -88,6 +88,7 @@ def worker(
     steps: int,
     dual: tuple[float, ...],
     estimate: str,
+    aim: float,
 ) -> dict:
     from robot_rl.agents import (
         SAC,
@@ -118,7 +119,7 @@ def worker(
         kp, ki, kd, clip = dual
         config = SafeSACConfig(
             hidden=hidden,
-            cost_limit=task.cost_limit,
+            cost_limit=aim * task.cost_limit,
             lagrange=LagrangeUpdate.PID,
             pid_kp=kp,
             pid_ki=ki,
@@ -148,6 +149,7 @@ def worker(
         "violations": trainer.counters.violations,
         "dual": list(dual) if algo == "safe-sac" else None,
         "estimate": estimate if algo == "safe-sac" else None,
+        "aim": aim if algo == "safe-sac" else None,
         "final_episodes": FINAL_EPISODES,
         "curves": curves,
     }
@@ -159,7 +161,9 @@ def variant(result: dict) -> str:
         return "sac"
     kp, ki, kd, clip = result["dual"]
     bound = f", clip ±{clip:g} limit" if clip else ""
-    return f"safe-sac, Q_c {result['estimate']} (K_p {kp:g}, K_i {ki:g}, K_d {kd:g}{bound})"
+    aim = result.get("aim", 1.0)
+    aiming = f", aims at {aim:.0%} of the limit" if aim != 1.0 else ""
+    return f"safe-sac, Q_c {result['estimate']} (K_p {kp:g}, K_i {ki:g}, K_d {kd:g}{bound}{aiming})"
 
 
 def plot(task: Task, results: list[dict]) -> Path:
@@ -300,7 +304,8 @@ def report(
 Both agents: {"x".join(map(str, hidden))} networks, batch 256, one gradient step per env step,
 bf16 matrix products, the same seeds. Safe SAC uses the PID Lagrangian on the measured
 training episode costs, with the gains in its row (and, where given, the violation one update
-acts on clipped at ± that multiple of the limit), and combines its two cost critics by their
+acts on clipped at ± that multiple of the limit; its multiplier aims at the limit itself
+unless the row names a fraction of it, a safety margin), and combines its two cost critics by their
 maximum (pessimistic, the library's default) or their mean. Final return and cost are the mean
 of {FINAL_EPISODES} deterministic evaluation episodes after training (mean ± std over seeds); the
 deterministic policy's cost swings by tens between evaluations 3000 steps apart, so the
@@ -324,10 +329,19 @@ Command: `nice -n 5 python benchmarks/safe_sac.py`.
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        algo, task, seed, hidden, steps, dual, estimate = sys.argv[2:9]
+        algo, task, seed, hidden, steps, dual, estimate, aim = sys.argv[2:10]
         hidden_sizes = tuple(int(h) for h in hidden.split(","))
         dual_setting = () if dual == "none" else tuple(float(g) for g in dual.split(","))
-        result = worker(algo, task, int(seed), hidden_sizes, int(steps), dual_setting, estimate)
+        result = worker(
+            algo,
+            task,
+            int(seed),
+            hidden_sizes,
+            int(steps),
+            dual_setting,
+            estimate,
+            1.0 if aim == "none" else float(aim),
+        )
         print(json.dumps(result))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -350,6 +364,13 @@ def main() -> int:
         default=SafeSACConfig().cost_estimate.value,
         help="how safe SAC combines its cost critics",
     )
+    parser.add_argument(
+        "--aim",
+        type=float,
+        default=1.0,
+        help="the fraction of the task's cost limit safe SAC's multiplier aims at (below 1: a "
+        "safety margin); the verdict still judges against the limit",
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/robot_rl_bench_safe_sac_runs.jsonl"))
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
@@ -368,6 +389,7 @@ def main() -> int:
             "steps": args.steps or t.steps,
             "dual": (args.dual or list(t.dual)) if algo == "safe-sac" else None,
             "estimate": args.cost_estimate if algo == "safe-sac" else None,
+            "aim": args.aim if algo == "safe-sac" else None,
         }
         for t in tasks
         for seed in (args.seeds or t.seeds)
@@ -387,6 +409,7 @@ def main() -> int:
             str(j["steps"]),
             ",".join(map(str, j["dual"])) if j["dual"] else "none",
             j["estimate"] or "none",
+            str(j["aim"]) if j["aim"] else "none",
         ],
         out=args.out,
         parallel=args.parallel,
