@@ -57,7 +57,7 @@ TASKS = {
         "robot_rl/CartpoleSwingup-v0",
         {"track_band": 0.5},
         cost_limit=5.0,
-        steps=40_000,
+        steps=60_000,  # at 40k and 50k the cost had not settled within the limit
         seeds=(0, 1, 2),
         eval_every=3_000,
         what="cart-pole swing-up, cost 1 per step with |x| > 0.5 m, limit 5 per 100-step episode",
