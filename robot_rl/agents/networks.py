@@ -58,9 +58,23 @@ class SquashedGaussianActor(nn.Module):
         Returns:
             action (B, act_dim) in (-1, 1), log_prob (B,) of the squashed distribution.
         """
+        shape = (*obs.shape[:-1], self.act_dim)
+        return self.reparameterise(obs, torch.randn(shape, generator=generator))
+
+    def reparameterise(
+        self, obs: torch.Tensor, noise: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The action tanh(μ(s) + σ(s) ε) for given standard-normal noise ε, and its log-prob.
+
+        Args:
+            obs: (B, obs_dim)
+            noise: (B, act_dim) ε ~ N(0, I).
+
+        Returns:
+            action (B, act_dim) in (-1, 1), log_prob (B,) of the squashed distribution.
+        """
         mean, log_std = self.net(obs).split(self.act_dim, dim=-1)
         log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
-        noise = torch.randn(mean.shape, generator=generator)
         pre_tanh = mean + log_std.exp() * noise
         # log N(u; μ, σ) - Σ log(1 - tanh(u)²), the latter as 2 (log 2 - u - softplus(-2u)).
         log_prob = (

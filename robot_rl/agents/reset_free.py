@@ -287,6 +287,12 @@ class ResetFreeTrainer(Trainer):
     def algorithm(self) -> str:
         return "reset-free"
 
+    def compile(self) -> ResetFreeTrainer:
+        """Compile both learners' gradient steps (``SAC.compile``); returns the trainer."""
+        super().compile()
+        self.reset_agent.compile()
+        return self
+
     # -- the loop --------------------------------------------------------------------------------
     def collect(self) -> None:
         c, rf = self.config, self.reset_free

@@ -148,7 +148,8 @@ class SafeSAC(SAC):
         if not isinstance(config, SafeSACConfig):
             raise TypeError("SafeSAC needs a SafeSACConfig")
         super().__init__(obs_dim, act_dim, config, seed)
-        self._multiplier = config.multiplier_init
+        # a tensor, so a compiled update reads its value instead of baking it in
+        self._multiplier = torch.tensor(config.multiplier_init)
         self._pid_integral = config.multiplier_init
         self._last_cost: float | None = None
         self.episode_cost = math.nan
@@ -162,7 +163,7 @@ class SafeSAC(SAC):
     @property
     def multiplier(self) -> float:
         """λ ≥ 0."""
-        return self._multiplier
+        return float(self._multiplier)
 
     def cost_value(
         self, critic: nn.Module, obs: torch.Tensor, action: torch.Tensor
@@ -209,7 +210,7 @@ class SafeSAC(SAC):
     ) -> dict[str, torch.Tensor]:
         terms = super().actor_loss(batch, action, log_prob, alpha)
         qc = self.cost_value(self.critics["cost"], batch.obs, action)
-        terms["cost_penalty"] = self.multiplier * qc.mean()
+        terms["cost_penalty"] = self._multiplier * qc.mean()
         return terms
 
     # -- the multiplier ------------------------------------------------------------------------
@@ -236,11 +237,13 @@ class SafeSAC(SAC):
         if c.error_clip is not None:
             error = min(max(error, -c.error_clip), c.error_clip)
         if c.lagrange is LagrangeUpdate.GRADIENT:
-            self._multiplier = max(0.0, self._multiplier + c.multiplier_lr * error * experience)
+            self._multiplier.fill_(max(0.0, self.multiplier + c.multiplier_lr * error * experience))
         else:
             self._pid_integral = max(0.0, self._pid_integral + c.pid_ki * error * experience)
             rise = 0.0 if self._last_cost is None else max(0.0, cost - self._last_cost)
-            self._multiplier = max(0.0, c.pid_kp * error + self._pid_integral + c.pid_kd * rise)
+            self._multiplier.fill_(
+                max(0.0, c.pid_kp * error + self._pid_integral + c.pid_kd * rise)
+            )
         self._last_cost = cost
 
     def metrics(self) -> dict[str, float]:
@@ -255,7 +258,7 @@ class SafeSAC(SAC):
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors, metadata = super().state_dict()
         metadata["multiplier"] = {
-            "multiplier": self._multiplier,
+            "multiplier": self.multiplier,
             "pid_integral": self._pid_integral,
             "last_cost": self._last_cost,
             "episode_cost": None if math.isnan(self.episode_cost) else self.episode_cost,
@@ -266,7 +269,7 @@ class SafeSAC(SAC):
         super().load_state_dict(tensors, metadata)
         try:
             state = metadata["multiplier"]
-            self._multiplier = float(state["multiplier"])
+            self._multiplier.fill_(float(state["multiplier"]))
             self._pid_integral = float(state["pid_integral"])
             self._last_cost = state["last_cost"]
             cost = state["episode_cost"]

@@ -40,6 +40,9 @@ class RunArgs:
     """Torch intra-op threads (one is usually fastest per CPU-second)."""
     precision: Precision = Precision.FP32
     """Matrix-product arithmetic: fp32, or bf16 inputs with fp32 accumulation."""
+    compile: bool = False
+    """Compile each learner's gradient step into one graph (torch.compile; needs a C++
+    compiler): the same steps, ~3x faster updates at small networks; the first takes seconds."""
     resume: bool = False
     """Continue the run in run_dir from its checkpoint."""
 
@@ -74,6 +77,8 @@ def run(run_args: RunArgs, algorithm: str, seed: int, build: Callable[[Path], Tr
     if checkpoint.exists() and not run_args.resume:
         raise SystemExit(f"{checkpoint} exists: pass --resume to continue it, or another --run-dir")
     trainer = build(run_dir)
+    if run_args.compile:
+        trainer.compile()
     start = time.perf_counter()
     try:
         if run_args.resume:

@@ -1,0 +1,108 @@
+"""The compiled gradient step (``SAC.compile``) takes the eager step's steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robot_rl.agents import SAC, SACConfig, SafeSAC, SafeSACConfig, load_actor
+from robot_rl.cli import main as cli
+from robot_rl.cli.agent_runs import CHECKPOINT_NAME
+from robot_rl.types import Batch
+
+from .fakes import PointEnv
+from .test_sac import _trainer
+
+HIDDEN = (16, 16)
+
+
+def _batches(n: int, seed: int = 0, size: int = 32) -> list[Batch]:
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        obs = torch.randn(size, 2, generator=g)
+        out.append(
+            Batch(
+                obs=obs,
+                action=torch.rand(size, 1, generator=g) * 2 - 1,
+                reward=-(obs[:, 0] ** 2),
+                next_obs=obs + 0.1 * torch.randn(size, 2, generator=g),
+                terminated=(torch.rand(size, generator=g) < 0.2).float(),
+                cost=(obs[:, 0].abs() > 0.5).float(),
+            )
+        )
+    return out
+
+
+def _learners(agent: SAC) -> list[torch.Tensor]:
+    return [*agent.actor.parameters(), *agent.critics.parameters(), *agent.targets.parameters()]
+
+
+@pytest.mark.parametrize("safe", [False, True], ids=["sac", "safe-sac"])
+def test_compiled_update_takes_the_eager_steps(safe):
+    """Same seed, same batches: parameters, temperature, losses and λ agree to float rounding.
+
+    Two compiled learners of the same shapes share one graph, so each must be stepped with its
+    own tensors; safe SAC's multiplier changes between updates, so the graph must read its
+    value, not a constant frozen at the first compile.
+    """
+    if safe:
+        config = SafeSACConfig(hidden=HIDDEN, batch_size=32, cost_limit=1.0)
+        learner = SafeSAC
+    else:
+        config = SACConfig(hidden=HIDDEN, batch_size=32)
+        learner = SAC
+    pairs = [
+        (learner(2, 1, config, seed=s), learner(2, 1, config, seed=s).compile()) for s in (3, 4)
+    ]
+    for i, batch in enumerate(_batches(12)):
+        for eager, compiled in pairs:
+            want, got = eager.update(batch), compiled.update(batch)
+            assert want.keys() == got.keys()
+            for key in want:
+                torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)
+            if safe:
+                for agent in (eager, compiled):
+                    agent.on_episodes([0.0], [5.0 * (i % 3)])
+    for eager, compiled in pairs:
+        if safe:
+            assert compiled.multiplier == eager.multiplier > 0.0
+        assert compiled.updates == eager.updates == 12
+        for a, b in zip(_learners(eager), _learners(compiled), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(compiled.log_temperature, eager.log_temperature)
+        # the policy noise came from the same stream: both generators stand at the same place
+        assert torch.equal(eager.generator.get_state(), compiled.generator.get_state())
+
+
+def test_compiled_run_resumes_from_its_checkpoint_like_the_uninterrupted_run(tmp_path):
+    """A compiled trainer's checkpoint (Adam state written by the compiled step) resumes
+    exactly, eagerly or compiled."""
+    straight = _trainer([PointEnv()], total_steps=160).compile().train()
+    path = tmp_path / "run.pt"
+    _trainer([PointEnv()], total_steps=100, path=path).compile().train()
+    resumed = _trainer([PointEnv()], total_steps=160, path=path).compile().load(path).train()
+    for a, b in zip(_learners(straight.agent), _learners(resumed.agent), strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+    eager = _trainer([PointEnv()], total_steps=160, path=path).load(path).train()
+    for a, b in zip(_learners(straight.agent), _learners(eager.agent), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_compile_flag_compiles_the_learner_and_trains_like_the_eager_run(tmp_path, monkeypatch):
+    compiled: list[SAC] = []
+    compile_learner = SAC.compile
+    monkeypatch.setattr(SAC, "compile", lambda self: compiled.append(self) or compile_learner(self))
+    args = [
+        "train", "sac", "--env", "robot_rl/PendulumSwingup-v0", "--agent.hidden", "16", "16",
+        "--agent.batch-size", "32", "--train.total-steps", "200", "--train.learning-starts", "50",
+        "--train.eval-every", "0", "--log", "CSV",
+    ]  # fmt: skip
+    assert cli([*args, "--compile", "--run-dir", str(tmp_path / "compiled")]) == 0
+    assert len(compiled) == 1
+    assert compiled[0].updates == 150  # 200 steps, the first 50 random
+    assert cli([*args, "--run-dir", str(tmp_path / "eager")]) == 0
+    assert len(compiled) == 1
+    actors = [load_actor(tmp_path / run / CHECKPOINT_NAME) for run in ("compiled", "eager")]
+    for a, b in zip(actors[0].parameters(), actors[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
