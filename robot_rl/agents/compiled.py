@@ -1,13 +1,14 @@
-"""SAC's whole gradient step as one compiled graph.
+"""SAC's whole gradient step, and its exploration policy's sampling, as compiled graphs.
 
 The eager update (``SAC.update``) runs autograd three times and three Adam steps, a few hundred
 small operations each dispatched from Python; at small networks (hidden 64, batch 256) that
-dispatch, not arithmetic, is most of the time. ``CompiledUpdate`` expresses the same step as
+dispatch, not arithmetic, is most of the time. ``CompiledSAC`` expresses the same step as
 one pure function of the batch, the policy noise and the optimisers' state: gradients of the
 learner's own ``critic_loss`` / ``actor_loss`` (so the variants' loss terms are included) by
 ``torch.func.grad_and_value`` over ``torch.func.functional_call``, Adam on the optimisers'
 own state tensors, and Polyak averaging, and compiles it with ``torch.compile``
-(``fullgraph``; Inductor's C++ wrapper, so no Python runs between the kernels). The result
+(``fullgraph``; Inductor's C++ wrapper, so no Python runs between the kernels); the actions
+the training loop samples every env step go through a second, small graph. The result
 equals the eager step's to float rounding (``tests/agents/test_sac_compiled.py``); optimisers
 and checkpoints are the eager learner's, so a run can be compiled, saved and resumed eagerly.
 
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value
 
+from robot_rl.agents.networks import SquashedGaussianActor
 from robot_rl.agents.sac import SAC, sum_terms
 from robot_rl.types import Batch
 
@@ -69,6 +71,13 @@ def init_adam_state(optimizer: torch.optim.Adam) -> None:
                     "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                     "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
                 }
+
+
+@torch.compile(fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
+def _sample_action(
+    actor: SquashedGaussianActor, obs: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
+    return actor.reparameterise(obs, noise)[0]
 
 
 class AdamView(NamedTuple):
@@ -120,11 +129,12 @@ def adam_step(adam: AdamView, grads: Sequence[torch.Tensor]) -> None:
     torch._foreach_sub_(adam.params, updates)
 
 
-class CompiledUpdate:
-    """``agent``'s gradient step (critics, actor, temperature, then Polyak) as one graph.
+class CompiledSAC:
+    """``agent``'s gradient step (critics, actor, temperature, then Polyak) as one graph, and
+    its exploration policy's sampling as another.
 
-    Call it with the batch; it draws the policy noise from the agent's generator in the order
-    the eager step does, so a compiled and an eager run of the same seed take the same steps.
+    Both draw the policy noise from the agent's generator as the eager learner does, so a
+    compiled and an eager run of the same seed take the same steps.
 
     Args:
         agent: the learner; its losses, optimisers and networks are used as they are.
@@ -145,7 +155,13 @@ class CompiledUpdate:
             options={"cpp_wrapper": True},
         )
 
-    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        """Sampled actions, (N, obs_dim) -> (N, act_dim), as ``actor.sample`` draws them."""
+        noise = torch.randn((*obs.shape[:-1], self.agent.act_dim), generator=self.agent.generator)
+        return _sample_action(self.agent.actor, obs, noise)
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One gradient step on ``batch``; the metrics ``SAC.update`` returns."""
         agent = self.agent
         shape = (batch.obs.shape[0], agent.act_dim)
         next_noise = torch.randn(shape, generator=agent.generator)

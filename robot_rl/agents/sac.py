@@ -29,11 +29,11 @@ import enum
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -60,6 +60,9 @@ from robot_rl.checkpoint import (
 from robot_rl.evaluation import Evaluation, evaluate
 from robot_rl.logger import Logger, progress
 from robot_rl.types import Batch
+
+if TYPE_CHECKING:
+    from robot_rl.agents.compiled import CompiledSAC
 
 
 class Precision(enum.Enum):
@@ -162,7 +165,7 @@ class SAC:
         )
         self._critic_params = list(self.critics.parameters())
         self._target_params = list(self.targets.parameters())
-        self._compiled_update: Callable[[Batch], dict[str, torch.Tensor]] | None = None
+        self._compiled: CompiledSAC | None = None
         self.updates = 0
 
     # -- networks ----------------------------------------------------------------------------
@@ -191,6 +194,8 @@ class SAC:
         x = torch.from_numpy(np.asarray(obs, dtype=np.float32))
         if deterministic:
             return self.actor(x).numpy()
+        if self._compiled is not None:
+            return self._compiled.act(x).numpy()
         return self.actor.sample(x, self.generator)[0].numpy()
 
     def policy(self) -> ActorPolicy:
@@ -234,14 +239,15 @@ class SAC:
         return {"actor": (alpha * log_prob - q).mean()}
 
     def compile(self) -> SAC:
-        """Run every later ``update`` as one compiled graph (``robot_rl.agents.compiled``).
+        """Run every later ``update``, and ``act``'s sampling, as compiled graphs
+        (``robot_rl.agents.compiled``).
 
-        The same step to float rounding, several times faster at SAC's sizes on a CPU; needs a
-        C++ compiler, and the first update compiles. Returns the learner.
+        The same steps to float rounding, several times faster updates at small networks on a
+        CPU; needs a C++ compiler, and the first call compiles. Returns the learner.
         """
-        from robot_rl.agents.compiled import CompiledUpdate
+        from robot_rl.agents.compiled import CompiledSAC
 
-        self._compiled_update = CompiledUpdate(self)
+        self._compiled = CompiledSAC(self)
         return self
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -251,8 +257,8 @@ class SAC:
             Detached scalars: ``train/<term>_loss`` for every loss term (``critic``,
             ``actor`` and the variants' own), ``train/temperature``, ``train/entropy``.
         """
-        if self._compiled_update is not None:
-            metrics = self._compiled_update(batch)
+        if self._compiled is not None:
+            metrics = self._compiled.update(batch)
             self.updates += 1
             return metrics
         alpha = self.log_temperature.detach().exp()

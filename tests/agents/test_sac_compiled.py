@@ -1,7 +1,8 @@
-"""The compiled gradient step (``SAC.compile``) takes the eager step's steps."""
+"""The compiled learner (``SAC.compile``) samples and steps as the eager one does."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -40,7 +41,8 @@ def _learners(agent: SAC) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("safe", [False, True], ids=["sac", "safe-sac"])
 def test_compiled_update_takes_the_eager_steps(safe):
-    """Same seed, same batches: parameters, temperature, losses and λ agree to float rounding.
+    """Same seed, same batches: sampled actions, parameters, temperature, losses and λ agree
+    to float rounding.
 
     Two compiled learners of the same shapes share one graph, so each must be stepped with its
     own tensors; safe SAC's multiplier changes between updates, so the graph must read its
@@ -57,6 +59,8 @@ def test_compiled_update_takes_the_eager_steps(safe):
     ]
     for i, batch in enumerate(_batches(12)):
         for eager, compiled in pairs:
+            obs = batch.obs[:3].numpy()
+            np.testing.assert_allclose(compiled.act(obs), eager.act(obs), rtol=1e-4, atol=1e-5)
             want, got = eager.update(batch), compiled.update(batch)
             assert want.keys() == got.keys()
             for key in want:
