@@ -26,6 +26,8 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+from torch._inductor.cpp_builder import get_cpp_compiler
+from torch._inductor.exc import InvalidCxxCompiler
 from torch.func import functional_call, grad_and_value
 
 from robot_rl.agents.networks import SquashedGaussianActor
@@ -141,6 +143,12 @@ class CompiledSAC:
     """
 
     def __init__(self, agent: SAC) -> None:
+        try:
+            get_cpp_compiler()
+        except InvalidCxxCompiler as err:
+            raise RuntimeError(
+                f"compiling SAC needs a C++ compiler (g++ on PATH, or $CXX): {err}"
+            ) from None
         for optimizer in agent.optimizers().values():
             if any(g.get("weight_decay") or g.get("amsgrad") for g in optimizer.param_groups):
                 raise ValueError("the compiled update implements plain Adam only")

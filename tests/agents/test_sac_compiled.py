@@ -110,3 +110,11 @@ def test_cli_compile_flag_compiles_the_learner_and_trains_like_the_eager_run(tmp
     actors = [load_actor(tmp_path / run / CHECKPOINT_NAME) for run in ("compiled", "eager")]
     for a, b in zip(actors[0].parameters(), actors[1].parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_compiling_without_a_cpp_compiler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", ("no-such-c++",))
+    agent = SAC(2, 1, SACConfig(hidden=HIDDEN, batch_size=32))
+    with pytest.raises(RuntimeError, match="needs a C\\+\\+ compiler"):
+        agent.compile()
+    agent.update(_batches(1)[0])  # still the eager learner
