@@ -148,8 +148,8 @@ class SafeSAC(SAC):
         if not isinstance(config, SafeSACConfig):
             raise TypeError("SafeSAC needs a SafeSACConfig")
         super().__init__(obs_dim, act_dim, config, seed)
-        # a tensor, so a compiled update reads its value instead of baking it in
-        self._multiplier = torch.tensor(config.multiplier_init)
+        # a (float64) tensor, so a compiled update reads its value instead of baking it in
+        self._multiplier = torch.tensor(config.multiplier_init, dtype=torch.float64)
         self._pid_integral = config.multiplier_init
         self._last_cost: float | None = None
         self.episode_cost = math.nan
@@ -210,7 +210,7 @@ class SafeSAC(SAC):
     ) -> dict[str, torch.Tensor]:
         terms = super().actor_loss(batch, action, log_prob, alpha)
         qc = self.cost_value(self.critics["cost"], batch.obs, action)
-        terms["cost_penalty"] = self._multiplier * qc.mean()
+        terms["cost_penalty"] = self._multiplier.to(qc.dtype) * qc.mean()
         return terms
 
     # -- the multiplier ------------------------------------------------------------------------
