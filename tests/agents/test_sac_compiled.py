@@ -35,7 +35,8 @@ def _batches(n: int, seed: int = 0, size: int = 32) -> list[Batch]:
     return out
 
 
-def _learners(agent: SAC) -> list[torch.Tensor]:
+def _parameters(agent: SAC) -> list[torch.Tensor]:
+    """The networks' parameters: actor, critics and target critics."""
     return [*agent.actor.parameters(), *agent.critics.parameters(), *agent.targets.parameters()]
 
 
@@ -72,7 +73,7 @@ def test_compiled_update_takes_the_eager_steps(safe):
         if safe:
             assert compiled.multiplier == eager.multiplier > 0.0
         assert compiled.updates == eager.updates == 12
-        for a, b in zip(_learners(eager), _learners(compiled), strict=True):
+        for a, b in zip(_parameters(eager), _parameters(compiled), strict=True):
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(compiled.log_temperature, eager.log_temperature)
         # the policy noise came from the same stream: both generators stand at the same place
@@ -86,10 +87,10 @@ def test_compiled_run_resumes_from_its_checkpoint_like_the_uninterrupted_run(tmp
     path = tmp_path / "run.pt"
     _trainer([PointEnv()], total_steps=100, path=path).compile().train()
     resumed = _trainer([PointEnv()], total_steps=160, path=path).compile().load(path).train()
-    for a, b in zip(_learners(straight.agent), _learners(resumed.agent), strict=True):
+    for a, b in zip(_parameters(straight.agent), _parameters(resumed.agent), strict=True):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
     eager = _trainer([PointEnv()], total_steps=160, path=path).load(path).train()
-    for a, b in zip(_learners(straight.agent), _learners(eager.agent), strict=True):
+    for a, b in zip(_parameters(straight.agent), _parameters(eager.agent), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
 
 
