@@ -12,6 +12,7 @@ from robot_rl.cli.agent_runs import CHECKPOINT_NAME
 from robot_rl.types import Batch
 
 from .fakes import PointEnv
+from .test_reset_free import _trainer as reset_free_trainer
 from .test_sac import _trainer
 
 HIDDEN = (16, 16)
@@ -119,3 +120,17 @@ def test_compiling_without_a_cpp_compiler_is_a_clear_error(monkeypatch):
     with pytest.raises(RuntimeError, match="needs a C\\+\\+ compiler"):
         agent.compile()
     agent.update(_batches(1)[0])  # still the eager learner
+
+
+def test_reset_free_trainer_compiles_both_learners_and_runs_like_eager():
+    runs = [reset_free_trainer(PointEnv(horizon=10**9), total_steps=200) for _ in range(2)]
+    runs[1].compile()
+    for trainer in runs:
+        trainer.train()
+    eager, compiled = runs
+    assert compiled.hard_resets == eager.hard_resets
+    for learner in ("agent", "reset_agent"):
+        want, got = getattr(eager, learner), getattr(compiled, learner)
+        assert got.updates == want.updates == 150
+        for a, b in zip(_parameters(want), _parameters(got), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
