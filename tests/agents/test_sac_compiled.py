@@ -114,10 +114,12 @@ def test_cli_compile_flag_compiles_the_learner_and_trains_like_the_eager_run(tmp
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_compiling_without_a_cpp_compiler_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", ("no-such-c++",))
+def test_compiling_without_a_cpp_compiler_is_a_clear_error():
     agent = SAC(2, 1, SACConfig(hidden=HIDDEN, batch_size=32))
-    with pytest.raises(RuntimeError, match="needs a C\\+\\+ compiler"):
+    with (
+        torch._inductor.config.patch({"cpp.cxx": ("no-such-c++",)}),
+        pytest.raises(RuntimeError, match="needs a C\\+\\+ compiler"),
+    ):
         agent.compile()
     agent.update(_batches(1)[0])  # still the eager learner
 
