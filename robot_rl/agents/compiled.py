@@ -26,13 +26,28 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torch._inductor.cpp_builder import get_cpp_compiler
-from torch._inductor.exc import InvalidCxxCompiler
 from torch.func import functional_call, grad_and_value
 
 from robot_rl.agents.networks import SquashedGaussianActor
 from robot_rl.agents.sac import SAC, sum_terms
 from robot_rl.types import Batch
+
+
+def _check_compiler() -> None:
+    """Raise a clear error, before any tracing, where Inductor could not build the graphs."""
+    try:  # Inductor's own compiler lookup (torch internals: tested with torch 2.13)
+        from torch._inductor.cpp_builder import get_cpp_compiler
+        from torch._inductor.exc import InvalidCxxCompiler
+    except ImportError:
+        raise RuntimeError(
+            f"SAC.compile needs a newer torch than {torch.__version__} (tested with 2.13)"
+        ) from None
+    try:
+        get_cpp_compiler()
+    except InvalidCxxCompiler as err:
+        raise RuntimeError(
+            f"compiling SAC needs a C++ compiler (g++ on PATH, or $CXX): {err}"
+        ) from None
 
 
 class _Objective(nn.Module):
@@ -143,12 +158,7 @@ class CompiledSAC:
     """
 
     def __init__(self, agent: SAC) -> None:
-        try:
-            get_cpp_compiler()
-        except InvalidCxxCompiler as err:
-            raise RuntimeError(
-                f"compiling SAC needs a C++ compiler (g++ on PATH, or $CXX): {err}"
-            ) from None
+        _check_compiler()
         for optimizer in agent.optimizers().values():
             if any(g.get("weight_decay") or g.get("amsgrad") for g in optimizer.param_groups):
                 raise ValueError("the compiled update implements plain Adam only")
