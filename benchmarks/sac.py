@@ -6,8 +6,8 @@ loop's process CPU time over the whole run and over its second half (the steady 
 one-time costs such as compiling), then evaluates the deterministic policy on the same 10
 episodes (``robot_rl.evaluation.evaluate``) for every implementation. Runs are interleaved
 (seed-major) so both implementations see the same machine load. Implementations: SB3's SAC,
-ours eager in float32 and with bf16 matrix products, and ours compiled (``SAC.compile``,
-compiling in the training process from an empty cache, so the whole-run figure pays for it).
+ours eager and ours compiled (``SAC.compile``, compiling in the training process from an
+empty cache, so the whole-run figure pays for it), each in float32 and with bf16 products.
 
 Also reports the FLOP bound of one SAC update at the measured matrix-product peak of this
 machine, and the speed at small networks, where per-operation overhead dominates.
