@@ -29,7 +29,7 @@ from torch import nn
 from torch.func import functional_call, grad_and_value
 
 from robot_rl.agents.networks import SquashedGaussianActor
-from robot_rl.agents.sac import SAC, sum_terms
+from robot_rl.agents.sac import SAC, sum_terms, update_metrics
 from robot_rl.types import Batch
 
 
@@ -78,7 +78,7 @@ def _gradient(objective: _Objective, *args: Any) -> tuple[list[torch.Tensor], An
     return [grads[name] for name in named], aux
 
 
-def init_adam_state(optimizer: torch.optim.Adam) -> None:
+def _init_adam_state(optimizer: torch.optim.Adam) -> None:
     """Give every parameter the state ``torch.optim.Adam`` creates at its first step."""
     for group in optimizer.param_groups:
         for p in group["params"]:
@@ -162,7 +162,7 @@ class CompiledSAC:
         for optimizer in agent.optimizers().values():
             if any(g.get("weight_decay") or g.get("amsgrad") for g in optimizer.param_groups):
                 raise ValueError("the compiled update implements plain Adam only")
-            init_adam_state(optimizer)
+            _init_adam_state(optimizer)
         self.agent = agent
         self._critic_objective = _Objective(agent.critics, self._critic_loss)
         self._actor_objective = _Objective(agent.actor, self._actor_loss)
@@ -228,7 +228,4 @@ class CompiledSAC:
         adam_step(temperature_adam, [temperature_grad])
         torch._foreach_lerp_(agent._target_params, agent._critic_params, agent.config.tau)
 
-        metrics = {f"train/{k}_loss": v for k, v in (critic_terms | actor_terms).items()}
-        metrics["train/temperature"] = alpha
-        metrics["train/entropy"] = -log_prob.mean()
-        return metrics
+        return update_metrics(critic_terms | actor_terms, alpha, log_prob)

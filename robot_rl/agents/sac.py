@@ -281,10 +281,7 @@ class SAC:
         with torch.no_grad():
             torch._foreach_lerp_(self._target_params, self._critic_params, self.config.tau)
         self.updates += 1
-        metrics = {f"train/{k}_loss": v.detach() for k, v in (critic_terms | actor_terms).items()}
-        metrics["train/temperature"] = alpha
-        metrics["train/entropy"] = -log_prob.mean()
-        return metrics
+        return update_metrics(critic_terms | actor_terms, alpha, log_prob)
 
     @contextmanager
     def _frozen_critics(self) -> Iterator[None]:
@@ -378,6 +375,17 @@ class SAC:
         except (KeyError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"agent state does not fit this agent: {err}") from err
         self.updates = int(metadata["updates"])
+
+
+def update_metrics(
+    terms: dict[str, torch.Tensor], alpha: torch.Tensor, log_prob: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """What an update reports: ``train/<term>_loss`` for every loss term, the temperature α
+    it used and the policy's entropy estimate -mean log π over the batch ((B,) log_prob)."""
+    metrics = {f"train/{k}_loss": v.detach() for k, v in terms.items()}
+    metrics["train/temperature"] = alpha
+    metrics["train/entropy"] = -log_prob.detach().mean()
+    return metrics
 
 
 def sum_terms(terms: dict[str, torch.Tensor]) -> torch.Tensor:
