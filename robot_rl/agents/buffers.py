@@ -104,11 +104,21 @@ class ReplayBuffer:
             Batch of float32 tensors: obs (B, obs_dim), action (B, act_dim), reward (B,),
             next_obs (B, obs_dim), terminated (B,), cost (B,).
         """
+        return self.gather(self.sample_index(batch_size))
+
+    def sample_index(self, batch_size: int) -> torch.Tensor:
+        """(batch_size,) int64 positions of stored transitions, drawn uniformly with replacement
+        from the buffer's generator (``sample`` = ``gather(sample_index(batch_size))``)."""
         if self._size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        index = torch.randint(self._size, (batch_size,), generator=self.generator)
-        rows = self._storage.index_select(0, index)
-        return self._split(rows)
+        return torch.randint(self._size, (batch_size,), generator=self.generator)
+
+    def gather(self, index: torch.Tensor) -> Batch:
+        """The transitions at ``index`` (B,), as a ``Batch`` of views into one gathered copy.
+
+        Pure tensor indexing, so a compiled learning step can gather its batch in its graph.
+        """
+        return self._split(self._storage.index_select(0, index))
 
     def _split(self, rows: torch.Tensor) -> Batch:
         s = self._slices

@@ -1,4 +1,5 @@
-"""SAC's whole gradient step, and its exploration policy's sampling, as compiled graphs.
+"""SAC's whole gradient step as a compiled graph, alone and fused with the training loop's
+batch gather and next-action sampling.
 
 The eager update (``SAC.update``) runs autograd three times and three Adam steps, a few hundred
 small operations each dispatched from Python; at small networks (hidden 64, batch 256) that
@@ -7,14 +8,17 @@ one pure function of the batch, the policy noise and the optimisers' state: grad
 learner's own ``critic_loss`` / ``actor_loss`` (so the variants' loss terms are included) by
 ``torch.func.grad_and_value`` over ``torch.func.functional_call``, Adam on the optimisers'
 own state tensors, and Polyak averaging, and compiles it with ``torch.compile``
-(``fullgraph``; Inductor's C++ wrapper, so no Python runs between the kernels); the actions
-the training loop samples every env step go through a second, small graph. The result
-equals the eager step's to float rounding (``tests/agents/test_sac_compiled.py``); optimisers
-and checkpoints are the eager learner's, so a run can be compiled, saved and resumed eagerly.
+(``fullgraph``; Inductor's C++ wrapper, so no Python runs between the kernels). The training
+loop's call (``SAC.update_and_act``) also gathers the batch from the replay buffer and samples
+the next env step's actions inside the graph: one call from Python per env step, as each
+call costs tens of microseconds before its first kernel runs. The result equals the eager
+step's to float rounding (``tests/agents/test_sac_compiled.py``); optimisers and checkpoints
+are the eager learner's, so a run can be compiled, saved and resumed eagerly.
 
-Compiling needs a C++ compiler (Inductor generates C++). The first update compiles (seconds;
-Inductor caches the generated code on disk across processes); learners of the same shapes
-share the graph, learners of other shapes compile their own (torch allows 8 per process).
+Compiling needs a C++ compiler (Inductor generates C++). The first call of each graph
+compiles (seconds of CPU, mostly the C++ compiler's; Inductor caches the generated code on disk
+across processes, so later runs of the same shapes load it); learners of the same shapes share
+the graphs, learners of other shapes compile their own (torch allows 8 per process).
 Any learner state the losses read must be a tensor: a Python number is baked into the graph
 as a constant and recompiles the step whenever it changes (safe SAC's λ is a tensor).
 """
@@ -28,7 +32,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value
 
-from robot_rl.agents.networks import SquashedGaussianActor
+from robot_rl.agents.buffers import ReplayBuffer
 from robot_rl.agents.sac import SAC, sum_terms, update_metrics
 from robot_rl.types import Batch
 
@@ -90,13 +94,6 @@ def _init_adam_state(optimizer: torch.optim.Adam) -> None:
                 }
 
 
-@torch.compile(fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
-def _sample_action(
-    actor: SquashedGaussianActor, obs: torch.Tensor, noise: torch.Tensor
-) -> torch.Tensor:
-    return actor.reparameterise(obs, noise)[0]
-
-
 class AdamView(NamedTuple):
     """One ``torch.optim.Adam``'s parameters, state and settings, as the compiled step takes
     them: explicit arguments, so one graph serves every learner of the same shapes."""
@@ -147,8 +144,9 @@ def adam_step(adam: AdamView, grads: Sequence[torch.Tensor]) -> None:
 
 
 class CompiledSAC:
-    """``agent``'s gradient step (critics, actor, temperature, then Polyak) as one graph, and
-    its exploration policy's sampling as another.
+    """``agent``'s gradient step (critics, actor, temperature, then Polyak) as one graph; and,
+    for the training loop, that step with its batch's gather and the next actions' sampling
+    as another.
 
     Both draw the policy noise from the agent's generator as the eager learner does, so a
     compiled and an eager run of the same seed take the same steps.
@@ -162,31 +160,64 @@ class CompiledSAC:
         for optimizer in agent.optimizers().values():
             if any(g.get("weight_decay") or g.get("amsgrad") for g in optimizer.param_groups):
                 raise ValueError("the compiled update implements plain Adam only")
-            _init_adam_state(optimizer)
         self.agent = agent
         self._critic_objective = _Objective(agent.critics, self._critic_loss)
         self._actor_objective = _Objective(agent.actor, self._actor_loss)
-        self._step = torch.compile(
-            self._update,
-            fullgraph=True,
-            dynamic=False,
-            options={"cpp_wrapper": True},
+        self._adams: tuple[AdamView, ...] = ()
+        self._adams_of: list[tuple[Any, ...]] = []
+        options = {"cpp_wrapper": True}
+        self._step = torch.compile(self._update, fullgraph=True, dynamic=False, options=options)
+        self._step_and_act = torch.compile(
+            self._update_and_act, fullgraph=True, dynamic=False, options=options
         )
-
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
-        """Sampled actions, (N, obs_dim) -> (N, act_dim), as ``actor.sample`` draws them."""
-        noise = torch.randn((*obs.shape[:-1], self.agent.act_dim), generator=self.agent.generator)
-        return _sample_action(self.agent.actor, obs, noise)
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One gradient step on ``batch``; the metrics ``SAC.update`` returns."""
-        agent = self.agent
-        shape = (batch.obs.shape[0], agent.act_dim)
-        next_noise = torch.randn(shape, generator=agent.generator)
-        noise = torch.randn(shape, generator=agent.generator)
-        optimizers = (agent.critic_optimizer, agent.actor_optimizer, agent.temperature_optimizer)
+        next_noise, noise = self._update_noise(batch.obs.shape[0])
         with torch.no_grad():
-            return self._step(batch, next_noise, noise, *map(AdamView.of, optimizers))
+            return self._step(batch, next_noise, noise, *self._adam_views())
+
+    def update_and_act(
+        self, buffer: ReplayBuffer, obs: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """``SAC.update_and_act`` in one call: the batch's gather, the step and the sampling of
+        actions (N, act_dim) for ``obs`` (N, obs_dim) by the updated policy."""
+        index = buffer.sample_index(self.agent.config.batch_size)
+        next_noise, noise = self._update_noise(len(index))
+        act_noise = torch.randn((obs.shape[0], self.agent.act_dim), generator=self.agent.generator)
+        with torch.no_grad():
+            return self._step_and_act(
+                buffer, index, next_noise, noise, obs, act_noise, *self._adam_views()
+            )
+
+    def _update_noise(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The noise (B, act_dim) of the next-action and the actor-loss samples, drawn as
+        ``SAC.update`` draws them."""
+        shape = (batch_size, self.agent.act_dim)
+        return (
+            torch.randn(shape, generator=self.agent.generator),
+            torch.randn(shape, generator=self.agent.generator),
+        )
+
+    def _adam_views(self) -> tuple[AdamView, ...]:
+        """The optimisers as the graphs take them, rebuilt when an optimiser's state was
+        replaced (a checkpoint was loaded) or its settings changed (a learning-rate schedule)."""
+        optimizers = (
+            self.agent.critic_optimizer,
+            self.agent.actor_optimizer,
+            self.agent.temperature_optimizer,
+        )
+        now = [
+            (o.state, *(o.param_groups[0][k] for k in ("lr", "betas", "eps"))) for o in optimizers
+        ]
+        if len(now) != len(self._adams_of) or any(
+            a[0] is not b[0] or a[1:] != b[1:] for a, b in zip(now, self._adams_of, strict=True)
+        ):
+            for optimizer in optimizers:
+                _init_adam_state(optimizer)
+            self._adams = tuple(map(AdamView.of, optimizers))
+            self._adams_of = now
+        return self._adams
 
     def _critic_loss(
         self,
@@ -229,3 +260,16 @@ class CompiledSAC:
         torch._foreach_lerp_(agent._target_params, agent._critic_params, agent.config.tau)
 
         return update_metrics(critic_terms | actor_terms, alpha, log_prob)
+
+    def _update_and_act(
+        self,
+        buffer: ReplayBuffer,
+        index: torch.Tensor,
+        next_noise: torch.Tensor,
+        noise: torch.Tensor,
+        obs: torch.Tensor,
+        act_noise: torch.Tensor,
+        *adams: AdamView,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        metrics = self._update(buffer.gather(index), next_noise, noise, *adams)
+        return metrics, self.agent.actor.reparameterise(obs, act_noise)[0]

@@ -194,8 +194,6 @@ class SAC:
         x = torch.from_numpy(np.asarray(obs, dtype=np.float32))
         if deterministic:
             return self.actor(x).numpy()
-        if self._compiled is not None:
-            return self._compiled.act(x).numpy()
         return self.actor.sample(x, self.generator)[0].numpy()
 
     def policy(self) -> ActorPolicy:
@@ -239,7 +237,7 @@ class SAC:
         return {"actor": (alpha * log_prob - q).mean()}
 
     def compile(self) -> SAC:
-        """Run every later ``update``, and ``act``'s sampling, as compiled graphs
+        """Run every later ``update`` and ``update_and_act`` as a compiled graph
         (``robot_rl.agents.compiled``).
 
         The same steps to float rounding, several times faster updates at small networks on a
@@ -282,6 +280,28 @@ class SAC:
             torch._foreach_lerp_(self._target_params, self._critic_params, self.config.tau)
         self.updates += 1
         return update_metrics(critic_terms | actor_terms, alpha, log_prob)
+
+    def update_and_act(
+        self, buffer: ReplayBuffer, obs: np.ndarray
+    ) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+        """A gradient step on a batch from ``buffer``, then the updated policy's sampled actions
+        for ``obs``: the training loop's step, one compiled call once ``compile`` has run.
+
+        ``update(buffer.sample(batch_size))`` then ``act(obs)``, drawing the same random numbers.
+
+        Args:
+            buffer: the replay buffer the batch (``config.batch_size``) is drawn from.
+            obs: (N, obs_dim) the observations the next env step acts on.
+
+        Returns:
+            ``update``'s metrics, and actions (N, act_dim) in [-1, 1].
+        """
+        if self._compiled is None:
+            return self.update(buffer.sample(self.config.batch_size)), self.act(obs)
+        x = torch.from_numpy(np.asarray(obs, dtype=np.float32))
+        metrics, actions = self._compiled.update_and_act(buffer, x)
+        self.updates += 1
+        return metrics, actions.numpy()
 
     @contextmanager
     def _frozen_critics(self) -> Iterator[None]:
@@ -547,6 +567,8 @@ class Trainer:
         self._time_limits = [time_limit(env) for env in self.envs]
         self._recent: deque[tuple[float, float, int]] = deque(maxlen=20)
         self._metrics: dict[str, torch.Tensor] = {}
+        # the policy's actions for the next collect, sampled by the last update's call
+        self._next_actions: np.ndarray | None = None
         self._obs = np.stack([self._reset(i) for i in range(n)]).astype(np.float32)
         self._clock = (time.perf_counter(), time.process_time(), 0)
 
@@ -590,7 +612,9 @@ class Trainer:
     def collect(self) -> None:
         """One step of every env; stores the transitions and handles episode ends."""
         c, n = self.config, self.config.num_envs
-        if self.counters.env_steps < c.learning_starts:
+        if self._next_actions is not None:
+            actions, self._next_actions = self._next_actions, None
+        elif self.counters.env_steps < c.learning_starts:
             actions = self.rng.uniform(-1.0, 1.0, (n, self.agent.act_dim)).astype(np.float32)
         else:
             actions = self.agent.act(self._obs)
@@ -629,7 +653,8 @@ class Trainer:
             self.agent.on_episodes(finished_returns, finished_costs, finished_shares)
 
     def update_agents(self) -> None:
-        """Take the gradient steps owed by the update-to-data ratio."""
+        """Take the gradient steps owed by the update-to-data ratio; the last one also samples
+        the actions of the next collect (``SAC.update_and_act``)."""
         c = self.config
         new_steps = self.counters.env_steps - max(
             self.counters.env_steps - c.num_envs, c.learning_starts
@@ -638,8 +663,13 @@ class Trainer:
             return
         self.counters.update_debt += new_steps * c.updates_per_step
         while self.counters.update_debt >= 1.0:
-            self._metrics = self.agent.update(self.buffer.sample(self.agent.config.batch_size))
             self.counters.update_debt -= 1.0
+            if self.counters.update_debt >= 1.0:
+                self._metrics = self.agent.update(self.buffer.sample(self.agent.config.batch_size))
+            else:
+                self._metrics, self._next_actions = self.agent.update_and_act(
+                    self.buffer, self._obs
+                )
 
     def evaluate(self) -> Evaluation:
         """Evaluate the deterministic policy on ``eval_env`` and record ``eval/*``."""
@@ -749,6 +779,8 @@ class Trainer:
         tensors["episode_cost"] = torch.from_numpy(self._episode_cost.copy())
         tensors["episode_length"] = torch.from_numpy(self._episode_length.copy())
         tensors["episode_seeds"] = torch.from_numpy(self._episode_seeds.copy())
+        if self._next_actions is not None:
+            tensors["next_actions"] = torch.from_numpy(self._next_actions.copy())
         env_states = []
         for i, env in enumerate(self.envs):
             if supports_state(env):
@@ -793,6 +825,8 @@ class Trainer:
             self._episode_cost = tensors["episode_cost"].numpy().copy()
             self._episode_length = tensors["episode_length"].numpy().copy()
             self._episode_seeds = tensors["episode_seeds"].numpy().copy()
+            next_actions = tensors.get("next_actions")
+            self._next_actions = None if next_actions is None else next_actions.numpy().copy()
             for i, (env, packed) in enumerate(zip(self.envs, metadata["env_states"], strict=True)):
                 if packed is not None and supports_state(env):
                     restore_env_state(env, packed, tensors)
@@ -804,6 +838,7 @@ class Trainer:
                     )
                     self._obs[i] = self._reset(i)
                     self._episode_return[i] = self._episode_cost[i] = self._episode_length[i] = 0
+                    self._next_actions = None  # they were sampled for the lost observation
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"checkpoint does not fit this run: {err!r}") from err
         self._clock = (time.perf_counter(), time.process_time(), self.counters.env_steps)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 
-from robot_rl.agents import SAC, SACConfig, SafeSAC, SafeSACConfig, load_actor
+from robot_rl.agents import SAC, ReplayBuffer, SACConfig, SafeSAC, SafeSACConfig, load_actor
 from robot_rl.cli import main as cli
 from robot_rl.cli.agent_runs import CHECKPOINT_NAME
 from robot_rl.types import Batch
@@ -79,6 +81,59 @@ def test_compiled_update_takes_the_eager_steps(safe):
         torch.testing.assert_close(compiled.log_temperature, eager.log_temperature)
         # the policy noise came from the same stream: both generators stand at the same place
         assert torch.equal(eager.generator.get_state(), compiled.generator.get_state())
+
+
+def _buffer(seed: int = 0) -> ReplayBuffer:
+    """A replay buffer holding ``_batches``' transitions, sampling with seed ``seed``."""
+    buffer = ReplayBuffer(500, obs_dim=2, act_dim=1, seed=seed)
+    for b in _batches(4, seed=7):
+        buffer.add(b.obs, b.action, b.reward, b.next_obs, b.terminated, b.cost)
+    return buffer
+
+
+def test_compiled_update_and_act_takes_the_eager_steps_and_actions():
+    """The training loop's fused call (gather, step, next actions) draws the batch and the
+    noise the eager ``update`` then ``act`` draw, and reaches the same parameters."""
+    config = SACConfig(hidden=HIDDEN, batch_size=32)
+    eager, compiled = SAC(2, 1, config, seed=5), SAC(2, 1, config, seed=5).compile()
+    buffers = _buffer(), _buffer()
+    obs = np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32)
+    for _ in range(10):
+        (want, want_actions), (got, got_actions) = (
+            agent.update_and_act(buffer, obs)
+            for agent, buffer in zip((eager, compiled), buffers, strict=True)
+        )
+        assert want.keys() == got.keys()
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)
+        assert got_actions.shape == (3, 1)
+        np.testing.assert_allclose(got_actions, want_actions, rtol=1e-4, atol=1e-5)
+        obs = obs + 0.1
+    assert compiled.updates == eager.updates == 10
+    for a, b in zip(_parameters(eager), _parameters(compiled), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    assert torch.equal(eager.generator.get_state(), compiled.generator.get_state())
+    assert torch.equal(buffers[0].generator.get_state(), buffers[1].generator.get_state())
+
+
+def test_compiled_learner_steps_the_optimiser_state_it_was_last_given():
+    """Loading a state mid-run replaces the optimisers' state tensors; the compiled step must
+    move on from the loaded ones, as it does in a run that never left that state."""
+    config = SACConfig(hidden=HIDDEN, batch_size=32)
+    agent = SAC(2, 1, config, seed=2).compile()
+    batches = _batches(6, seed=1)
+    for batch in batches[:3]:
+        agent.update(batch)
+    tensors, metadata = agent.state_dict()
+    saved = {k: v.clone() for k, v in tensors.items()}, copy.deepcopy(metadata)
+    for batch in batches[3:]:
+        agent.update(batch)
+    want = [p.clone() for p in _parameters(agent)]
+    agent.load_state_dict(*saved)
+    for batch in batches[3:]:
+        agent.update(batch)
+    for a, b in zip(want, _parameters(agent), strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
 
 
 def test_compiled_run_resumes_from_its_checkpoint_like_the_uninterrupted_run(tmp_path):
