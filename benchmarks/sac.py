@@ -7,7 +7,8 @@ one-time costs such as compiling), then evaluates the deterministic policy on th
 episodes (``robot_rl.evaluation.evaluate``) for every implementation. Runs are interleaved
 (seed-major) so both implementations see the same machine load. Implementations: SB3's SAC,
 ours eager and ours compiled (``SAC.compile``, compiling in the training process from an
-empty cache, so the whole-run figure pays for it), each in float32 and with bf16 products.
+empty cache, so the whole-run figure pays for it, or from a cache an earlier run filled),
+each in float32 and with bf16 products. CPU time includes the compiler processes.
 
 Also reports the FLOP bound of one SAC update at the measured matrix-product peak of this
 machine, and the speed at small networks, where per-operation overhead dominates.
@@ -25,6 +26,7 @@ import dataclasses
 import itertools
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,23 +42,66 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine_summary, markdown_table, write_section  # noqa: E402
 
-IMPLS = ("sb3", "ours-fp32", "ours-bf16", "ours-compiled", "ours-compiled-bf16")
+IMPLS = (
+    "sb3",
+    "ours-fp32",
+    "ours-bf16",
+    "ours-compiled",
+    "ours-compiled-warm",
+    "ours-compiled-bf16",
+)
 ENVS = ("Pendulum-v1", "robot_rl/CartpoleSwingup-v0")
 EVAL_SEED = 1_000_000
 
 
 # -- one run (in its own process) ----------------------------------------------------------------
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the C++ compiler that
+    ``torch.compile`` runs), user + system."""
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def worker(
-    impl: str, env_id: str, seed: int, steps: int, hidden: tuple[int, ...], eval_episodes: int
+    impl: str,
+    env_id: str,
+    seed: int,
+    steps: int,
+    hidden: tuple[int, ...],
+    eval_episodes: int,
+    cache_dir: str | None = None,
 ) -> dict:
     """Train in two halves, timing each: the whole run (any one-time cost such as compiling
-    included) and the second half (the steady rate a longer run approaches)."""
+    included) and the second half (the steady rate a longer run approaches).
+
+    A compiled run compiles in this process (one compile thread, so every compiler it runs is
+    a waited-for child whose CPU time is counted) into an Inductor cache of its own
+    (``cache_dir`` if given, and then kept): empty, so the whole run pays a cold compile, or,
+    for ``ours-compiled-warm``, filled first by a short run of the same shapes in another
+    process, as every run after the first of a given network and env finds it.
+    """
     compiled = impl.startswith("ours-compiled")
     if compiled:
-        # compile in this process, so its CPU time is counted, into an empty cache: the
-        # whole-run figure includes a cold compile
         os.environ["TORCHINDUCTOR_COMPILE_THREADS"] = "1"
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="robot_rl_bench_")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir or tempfile.mkdtemp(prefix="robot_rl_")
+        if impl == "ours-compiled-warm" and cache_dir is None:
+            layers = ",".join(map(str, hidden))
+            warm_up = [
+                impl,
+                env_id,
+                str(seed),
+                "300",
+                layers,
+                "1",
+                os.environ["TORCHINDUCTOR_CACHE_DIR"],
+            ]
+            subprocess.run(
+                [sys.executable, __file__, "--worker", *warm_up],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
     import torch
 
     from robot_rl.agents import SAC, Precision, SACConfig, TrainConfig, Trainer, configure_torch
@@ -78,11 +123,11 @@ def worker(
             seed=seed,
             device="cpu",
         )
-        start = time.process_time()
+        start = cpu_seconds()
         model.learn(half)
-        middle = time.process_time()
+        middle = cpu_seconds()
         model.learn(steps - half, reset_num_timesteps=False)
-        end = time.process_time()
+        end = cpu_seconds()
 
         class Policy:
             def reset(self) -> None:
@@ -101,12 +146,12 @@ def worker(
         trainer = Trainer(agent, [env], config, env_id)
         if compiled:
             trainer.compile()
-        start = time.process_time()
+        start = cpu_seconds()
         trainer.train()
-        middle = time.process_time()
+        middle = cpu_seconds()
         trainer.config = dataclasses.replace(config, total_steps=steps)
         trainer.train()
-        end = time.process_time()
+        end = cpu_seconds()
         policy = agent.policy()
     returns = evaluate(eval_env, policy, eval_episodes, seed=EVAL_SEED)
     result = {
@@ -121,7 +166,7 @@ def worker(
         "eval_return": returns.mean_return,
         "load": os.getloadavg()[0],
     }
-    if compiled:
+    if compiled and cache_dir is None:
         shutil.rmtree(os.environ["TORCHINDUCTOR_CACHE_DIR"], ignore_errors=True)
     return result
 
@@ -236,7 +281,6 @@ def report(
         return np.array([r["steps"] / r["cpu_s"] for r in runs])
 
     rows = []
-    ratios: dict[bool, list[float]] = {False: [], True: []}
     for (env_id, hidden, impl, steps), runs in sorted(
         groups.items(), key=lambda kv: (kv[0][0], -kv[0][3], -kv[0][1][0], IMPLS.index(kv[0][2]))
     ):
@@ -250,8 +294,6 @@ def report(
                 continue
             ratio = fps.mean() / rate(sb3, steady).mean()
             cells.append(f"{ratio:.2f}x")
-            if impl != "sb3":
-                ratios[steady].append(ratio)
         returns = np.array([r["eval_return"] for r in runs])
         long_run = runs[0]["steps"] == args.steps and runs[0]["steps"] != args.speed_steps
         rows.append(
@@ -280,11 +322,31 @@ def report(
         ],
         rows,
     )
-    best = {steady: max(r, default=float("nan")) for steady, r in ratios.items()}
+
+    def best(impl: str, steady: bool) -> float:
+        """The better of the two envs' ratios to SB3 (long runs when there are any)."""
+        out = []
+        for env_id in args.envs:
+            runs = groups.get((env_id, tuple(args.long_hidden), impl, args.steps))
+            sb3 = groups.get((env_id, tuple(args.long_hidden), "sb3", args.steps))
+            if runs and sb3:
+                out.append(rate(runs, steady).mean() / rate(sb3, steady).mean())
+        return max(out, default=float("nan"))
+
+    measures = {
+        "a whole run compiling from an empty cache": best("ours-compiled", False),
+        "a whole run whose graph an earlier run of the same shapes compiled": best(
+            "ours-compiled-warm", False
+        ),
+        "the steady rate (second halves)": best("ours-compiled", True),
+    }
+    met = [name for name, ratio in measures.items() if ratio >= 4.0]
     verdict = (
-        f"**Target (>= 4x SB3's env steps per CPU-second at equal return): "
-        f"{'met' if best[False] >= 4 else 'not met'}** on this machine; the best ratio measured "
-        f"over whole runs is {best[False]:.2f}x, over the second halves {best[True]:.2f}x."
+        "**Target (>= 4x SB3's env steps per CPU-second at equal return, 20k-step runs): "
+        + (f"met by {', '.join(met)}" if met else "not met")
+        + "**; best ratio of the two envs for "
+        + "; ".join(f"{name}: {ratio:.2f}x" for name, ratio in measures.items())
+        + "."
     )
 
     def one_time_cost(impl: str) -> str:
@@ -295,7 +357,9 @@ def report(
         ]
         return f"{np.mean(extra):.1f} ± {np.std(extra):.1f}" if extra else "n/a"
 
-    one_time, sb3_one_time = one_time_cost("ours-compiled"), one_time_cost("sb3")
+    one_time = {
+        impl: one_time_cost(impl) for impl in ("ours-compiled", "ours-compiled-warm", "sb3")
+    }
     loads = [r["load"] for r in results if r.get("load") is not None]
     load_range = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "n/a"
     flops = update_flops(3, 1, tuple(args.hidden), 256)
@@ -310,10 +374,14 @@ are paid); the return is the mean of 10 deterministic evaluation episodes (same 
 everyone) after training, mean ± std over seeds; rows marked "speed only" are single
 {args.speed_steps}-step runs that measure throughput alone. `ours-bf16` keeps float32 weights, optimiser state and
 accumulation and feeds the matrix products bfloat16 inputs (`--precision bf16`; AMX here).
-`ours-compiled` runs each gradient step as one compiled graph (`SAC.compile`, `--compile`;
-float32; `ours-compiled-bf16` with bf16 products): its whole-run figure includes compiling from an empty Inductor cache, in the
-training process: {one_time} CPU-s per run here (whole-run CPU time minus the steps at the
-second half's rate; SB3's comes out at {sb3_one_time} CPU-s).
+`ours-compiled` runs each env step's learning as one compiled graph (`SAC.compile`,
+`--compile`; float32; `ours-compiled-bf16` with bf16 products). CPU time counts the
+process and the C++ compiler runs `torch.compile` starts. `ours-compiled`'s whole run
+compiles from an empty Inductor cache: {one_time["ours-compiled"]} CPU-s per run here
+(whole-run CPU time minus the steps at the second half's rate; SB3's comes out at
+{one_time["sb3"]} CPU-s). `ours-compiled-warm` finds its graph compiled by an earlier short run of
+the same shapes (Inductor's on-disk cache), as every run after the first of a given network
+and env does: {one_time["ours-compiled-warm"]} CPU-s (tracing the step again and loading the code).
 
 {table}
 
@@ -338,7 +406,7 @@ Command: `nice -n 5 python benchmarks/sac.py`.
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        impl, env_id, seed, steps, hidden, episodes = sys.argv[2:8]
+        impl, env_id, seed, steps, hidden, episodes, *cache_dir = sys.argv[2:]
         result = worker(
             impl,
             env_id,
@@ -346,6 +414,7 @@ def main() -> int:
             int(steps),
             tuple(int(h) for h in hidden.split(",")),
             int(episodes),
+            *cache_dir,
         )
         print(json.dumps(result))
         return 0
@@ -356,7 +425,7 @@ def main() -> int:
     parser.add_argument(
         "--impls",
         nargs="+",
-        default=["sb3", "ours-compiled"],
+        default=["sb3", "ours-compiled", "ours-compiled-warm"],
         choices=IMPLS,
         help="implementations trained for --steps on every seed (all get the short speed runs)",
     )
