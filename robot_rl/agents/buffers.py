@@ -44,7 +44,7 @@ class ReplayBuffer:
         }
         self.width = 2 * o + a + 3
         self._storage = torch.zeros(self.capacity, self.width)
-        self._staging = np.zeros((0, self.width), dtype=np.float32)
+        self._rows = self._storage.numpy()  # the same memory, for cheap row writes from numpy
         self._pos = 0
         self._size = 0
         self.generator = torch.Generator().manual_seed(seed)
@@ -74,27 +74,22 @@ class ReplayBuffer:
         n = len(obs)
         if n > self.capacity:
             raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}")
-        if self._staging.shape[0] != n:
-            self._staging = np.zeros((n, self.width), dtype=np.float32)
-        rows = self._staging
-        for name, value in (
-            ("obs", obs),
-            ("action", action),
-            ("reward", reward),
-            ("next_obs", next_obs),
-            ("terminated", terminated),
-            ("cost", cost),
-        ):
+        fields = {
+            "obs": obs,
+            "action": action,
+            "reward": reward,
+            "next_obs": next_obs,
+            "terminated": terminated,
+            "cost": cost,
+        }
+        first = min(n, self.capacity - self._pos)  # rows up to the end of the ring
+        for name, value in fields.items():
             start, width = self._slices[name]
-            rows[:, start : start + width] = np.reshape(value, (n, width))
-        end = self._pos + n
-        if end <= self.capacity:
-            self._storage[self._pos : end] = torch.from_numpy(rows)
-        else:
-            split = self.capacity - self._pos
-            self._storage[self._pos :] = torch.from_numpy(rows[:split])
-            self._storage[: n - split] = torch.from_numpy(rows[split:])
-        self._pos = end % self.capacity
+            value = np.reshape(value, (n, width))
+            self._rows[self._pos : self._pos + first, start : start + width] = value[:first]
+            if first < n:
+                self._rows[: n - first, start : start + width] = value[first:]
+        self._pos = (self._pos + n) % self.capacity
         self._size = min(self._size + n, self.capacity)
 
     def sample(self, batch_size: int) -> Batch:
