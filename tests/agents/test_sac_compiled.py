@@ -150,6 +150,21 @@ def test_compiled_run_resumes_from_its_checkpoint_like_the_uninterrupted_run(tmp
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
 
 
+def test_compiled_trainer_with_vector_envs_and_two_updates_per_step_trains_like_eager():
+    """Two envs act from one fused call's actions; the first of each step's two updates takes
+    the plain compiled step, the second the fused one."""
+    runs = [
+        _trainer([PointEnv(), PointEnv()], total_steps=110, updates_per_step=2.0) for _ in range(2)
+    ]
+    runs[1].compile()
+    for trainer in runs:
+        trainer.train()
+    eager, compiled = runs
+    assert compiled.agent.updates == eager.agent.updates == 2 * (110 - 50)
+    for a, b in zip(_parameters(eager.agent), _parameters(compiled.agent), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
 def test_cli_compile_flag_compiles_the_learner_and_trains_like_the_eager_run(tmp_path, monkeypatch):
     compiled: list[SAC] = []
     compile_learner = SAC.compile
