@@ -165,6 +165,18 @@ def test_compiled_trainer_with_vector_envs_and_two_updates_per_step_trains_like_
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
 
 
+def test_compiled_trainer_resumes_a_checkpoint_written_before_any_update(tmp_path):
+    """A checkpoint from the random-action phase holds no Adam state; the compiled step
+    starts it as ``torch.optim.Adam`` would (it used to fail with a KeyError)."""
+    path = tmp_path / "run.pt"
+    _trainer([PointEnv()], total_steps=40, path=path).train()  # learning starts at 50
+    straight = _trainer([PointEnv()], total_steps=80).compile().train()
+    resumed = _trainer([PointEnv()], total_steps=80, path=path).compile().load(path).train()
+    assert resumed.agent.updates == straight.agent.updates == 30
+    for a, b in zip(_parameters(straight.agent), _parameters(resumed.agent), strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
 def test_cli_compile_flag_compiles_the_learner_and_trains_like_the_eager_run(tmp_path, monkeypatch):
     compiled: list[SAC] = []
     compile_learner = SAC.compile
