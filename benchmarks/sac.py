@@ -368,7 +368,8 @@ def report(
 
 One gradient step per env step, batch 256, one torch thread for every implementation, Adam
 3e-4, buffer 10^6, 100 random steps first (SB3's defaults for all). Throughput is env steps
-per second of process CPU time of the training loop (acting, env, buffer, updates), over the
+per CPU-second of the training loop (acting, env, buffer, updates, and any compiling, with the
+compiler processes it starts), over the
 whole run and over its second half (the rate a longer run approaches, once one-time costs
 are paid); the return is the mean of 10 deterministic evaluation episodes (same seeds for
 everyone) after training, mean ± std over seeds; rows marked "speed only" are single
