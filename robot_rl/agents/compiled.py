@@ -82,6 +82,22 @@ def _gradient(objective: _Objective, *args: Any) -> tuple[list[torch.Tensor], An
     return [grads[name] for name in named], aux
 
 
+def _check_plain_adam(optimizer: torch.optim.Optimizer) -> None:
+    """Refuse an optimiser the compiled step would not follow: only ``torch.optim.Adam`` with
+    one parameter group, no weight decay, AMSGrad or maximisation."""
+    groups = optimizer.param_groups
+    if (
+        not isinstance(optimizer, torch.optim.Adam)
+        or len(groups) != 1
+        or any(groups[0].get(k) for k in ("weight_decay", "amsgrad", "maximize"))
+    ):
+        raise ValueError(
+            "the compiled update implements plain Adam only (one parameter group, no weight "
+            f"decay, AMSGrad or maximize); got {type(optimizer).__name__} with "
+            f"{[{k: v for k, v in g.items() if k != 'params'} for g in groups]}"
+        )
+
+
 def _init_adam_state(optimizer: torch.optim.Adam) -> None:
     """Give every parameter the state ``torch.optim.Adam`` creates at its first step."""
     for group in optimizer.param_groups:
@@ -157,14 +173,12 @@ class CompiledSAC:
 
     def __init__(self, agent: SAC) -> None:
         _check_compiler()
-        for optimizer in agent.optimizers().values():
-            if any(g.get("weight_decay") or g.get("amsgrad") for g in optimizer.param_groups):
-                raise ValueError("the compiled update implements plain Adam only")
         self.agent = agent
         self._critic_objective = _Objective(agent.critics, self._critic_loss)
         self._actor_objective = _Objective(agent.actor, self._actor_loss)
         self._adams: tuple[AdamView, ...] = ()
-        self._adams_of: list[tuple[Any, ...]] = []
+        self._adams_of: list[tuple[Any, dict[str, Any]]] = []
+        self._adam_views()  # refuses an optimiser the step would not follow now, not later
         options = {"cpp_wrapper": True}
         self._step = torch.compile(self._update, fullgraph=True, dynamic=False, options=options)
         self._step_and_act = torch.compile(
@@ -200,20 +214,26 @@ class CompiledSAC:
         )
 
     def _adam_views(self) -> tuple[AdamView, ...]:
-        """The optimisers as the graphs take them, rebuilt when an optimiser's state was
-        replaced (a checkpoint was loaded) or its settings changed (a learning-rate schedule)."""
+        """The optimisers as the graphs take them, rebuilt (and checked again) when an
+        optimiser's state was replaced (a checkpoint was loaded) or a setting changed (a
+        learning-rate schedule)."""
         optimizers = (
             self.agent.critic_optimizer,
             self.agent.actor_optimizer,
             self.agent.temperature_optimizer,
         )
         now = [
-            (o.state, *(o.param_groups[0][k] for k in ("lr", "betas", "eps"))) for o in optimizers
+            (o.state, {k: v for g in o.param_groups for k, v in g.items() if k != "params"})
+            for o in optimizers
         ]
         if len(now) != len(self._adams_of) or any(
-            a[0] is not b[0] or a[1:] != b[1:] for a, b in zip(now, self._adams_of, strict=True)
+            state is not old_state or settings != old_settings
+            for (state, settings), (old_state, old_settings) in zip(
+                now, self._adams_of, strict=True
+            )
         ):
             for optimizer in optimizers:
+                _check_plain_adam(optimizer)
                 _init_adam_state(optimizer)
             self._adams = tuple(map(AdamView.of, optimizers))
             self._adams_of = now

@@ -206,6 +206,19 @@ def test_compiling_without_a_cpp_compiler_is_a_clear_error():
     agent.update(_batches(1)[0])  # still the eager learner
 
 
+def test_compiled_step_refuses_an_adam_it_would_not_follow():
+    """Weight decay is refused when compiling, and when set later, before the next step."""
+    agent = SAC(2, 1, SACConfig(hidden=HIDDEN, batch_size=32))
+    agent.actor_optimizer.param_groups[0]["weight_decay"] = 1e-4
+    with pytest.raises(ValueError, match="plain Adam only"):
+        agent.compile()
+    agent.actor_optimizer.param_groups[0]["weight_decay"] = 0.0
+    agent.compile().update(_batches(1)[0])
+    agent.critic_optimizer.param_groups[0]["amsgrad"] = True
+    with pytest.raises(ValueError, match="plain Adam only"):
+        agent.update(_batches(1)[0])
+
+
 def test_reset_free_trainer_compiles_both_learners_and_runs_like_eager():
     runs = [reset_free_trainer(PointEnv(horizon=10**9), total_steps=200) for _ in range(2)]
     runs[1].compile()
