@@ -56,8 +56,8 @@ EVAL_SEED = 1_000_000
 
 # -- one run (in its own process) ----------------------------------------------------------------
 def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the C++ compiler that
-    ``torch.compile`` runs), user + system."""
+    """CPU time of this process and of its finished children (the C++ compiler that compiling
+    a learner runs), user + system."""
     own, children = (
         resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
     )
@@ -377,12 +377,13 @@ everyone) after training, mean ± std over seeds; rows marked "speed only" are s
 accumulation and feeds the matrix products bfloat16 inputs (`--precision bf16`; AMX here).
 `ours-compiled` runs each env step's learning as one compiled graph (`SAC.compile`,
 `--compile`; float32; `ours-compiled-bf16` with bf16 products). CPU time counts the
-process and the C++ compiler runs `torch.compile` starts. `ours-compiled`'s whole run
+process and the C++ compiler runs that compiling starts. `ours-compiled`'s whole run
 compiles from an empty Inductor cache: {one_time["ours-compiled"]} CPU-s per run here
 (whole-run CPU time minus the steps at the second half's rate; SB3's comes out at
 {one_time["sb3"]} CPU-s). `ours-compiled-warm` finds its graph compiled by an earlier short run of
 the same shapes (Inductor's on-disk cache), as every run after the first of a given network
-and env does: {one_time["ours-compiled-warm"]} CPU-s (tracing the step again and loading the code).
+and env does: {one_time["ours-compiled-warm"]} CPU-s (importing Inductor, tracing the step again, Inductor's
+checks of the CPU's vector instructions and loading the code).
 
 {table}
 

@@ -41,8 +41,9 @@ class RunArgs:
     precision: Precision = Precision.FP32
     """Matrix-product arithmetic: fp32, or bf16 inputs with fp32 accumulation."""
     compile: bool = False
-    """Compile each learner's gradient step into one graph (torch.compile; needs a C++
-    compiler): the same steps, ~3x faster updates at small networks; the first takes seconds."""
+    """Compile each learner's gradient step into one graph (traced, then compiled by Inductor;
+    needs a C++ compiler): the same steps, several times faster at small networks; the first
+    run of a network shape compiles for seconds, later runs load the code from disk."""
     resume: bool = False
     """Continue the run in run_dir from its checkpoint."""
 

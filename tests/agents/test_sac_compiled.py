@@ -48,9 +48,9 @@ def test_compiled_update_takes_the_eager_steps(safe):
     """Same seed, same batches: sampled actions, parameters, temperature, losses and λ agree
     to float rounding.
 
-    Two compiled learners of the same shapes share one graph, so each must be stepped with its
-    own tensors; safe SAC's multiplier changes between updates, so the graph must read its
-    value, not a constant frozen at the first compile.
+    Two compiled learners of the same shapes share the compiled code, so each must be stepped
+    with its own tensors; safe SAC's multiplier changes between updates, so the graph must read
+    its value, not a constant frozen at the first compile, and must notice when it is replaced.
     """
     if safe:
         config = SafeSACConfig(hidden=HIDDEN, batch_size=32, cost_limit=1.0)
@@ -72,6 +72,8 @@ def test_compiled_update_takes_the_eager_steps(safe):
             if safe:
                 for agent in (eager, compiled):
                     agent.on_episodes([0.0], [5.0 * (i % 3)])
+                    if i == 6:  # λ replaced by a new tensor, not written into: traced again
+                        agent._multiplier = torch.tensor(0.0, dtype=torch.float64)
     for eager, compiled in pairs:
         if safe:
             assert compiled.multiplier == eager.multiplier > 0.0
@@ -81,6 +83,70 @@ def test_compiled_update_takes_the_eager_steps(safe):
         torch.testing.assert_close(compiled.log_temperature, eager.log_temperature)
         # the policy noise came from the same stream: both generators stand at the same place
         assert torch.equal(eager.generator.get_state(), compiled.generator.get_state())
+
+
+def _assert_same_updates(eager: SAC, compiled: SAC, batches: list[Batch]) -> None:
+    """Both learners take ``batches``' updates with the same metrics and end at the same
+    parameters."""
+    for batch in batches:
+        want, got = eager.update(batch), compiled.update(batch)
+        assert want.keys() == got.keys()
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)
+    for a, b in zip(_parameters(eager), _parameters(compiled), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_update_takes_batches_of_other_sizes_and_memory_layouts():
+    """A batch of another size, or one whose observations are stored column by column, gets a
+    step traced for it (the compiled code assumes its inputs' sizes and strides)."""
+    config = SACConfig(hidden=HIDDEN, batch_size=32)
+    eager, compiled = SAC(2, 1, config, seed=1), SAC(2, 1, config, seed=1).compile()
+    batches = _batches(6, seed=2)
+    for i in (1, 4):
+        batches[i] = Batch(*(t[:16] for t in batches[i]))
+    for i in (2, 5):
+        batches[i] = batches[i]._replace(obs=batches[i].obs.t().contiguous().t())
+    assert not batches[2].obs.is_contiguous()
+    _assert_same_updates(eager, compiled, batches)
+
+
+class _HalvedActorLoss(SAC):
+    """SAC whose actor loss is halved by a tensor it makes from a literal in the loss."""
+
+    def actor_loss(self, batch, action, log_prob, alpha):
+        return {"actor": super().actor_loss(batch, action, log_prob, alpha)["actor"] * self.half()}
+
+    def half(self) -> torch.Tensor:
+        return torch.tensor(0.5)
+
+
+class _HiddenStateActorLoss(_HalvedActorLoss):
+    """The same, with the tensor kept in a dict, where the compiled step does not look."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.scales = {"actor": torch.tensor(0.5)}
+
+    def half(self) -> torch.Tensor:
+        return self.scales["actor"]
+
+
+def test_compiled_step_takes_tensors_made_in_the_loss_and_refuses_state_it_would_freeze():
+    """A tensor made in a loss is part of the step; learner state it cannot see as an input
+    would be frozen at its value at trace time, so it is refused, and the learner is left as
+    it was."""
+    config = SACConfig(hidden=HIDDEN, batch_size=32)
+    eager, compiled = (_HalvedActorLoss(2, 1, config, seed=6) for _ in range(2))
+    _assert_same_updates(eager, compiled.compile(), _batches(3))
+
+    hidden = _HiddenStateActorLoss(2, 1, config, seed=6).compile()
+    before = [p.clone() for p in _parameters(hidden)]
+    with pytest.raises(RuntimeError, match="would freeze their current values"):
+        hidden.update(_batches(1)[0])
+    assert hidden.updates == 0
+    for a, b in zip(before, _parameters(hidden), strict=True):
+        assert torch.equal(a, b)
 
 
 def _buffer(seed: int = 0) -> ReplayBuffer:
