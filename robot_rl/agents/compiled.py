@@ -23,8 +23,9 @@ from 1.06 to 0.80 CPU-ms. So the checks are the caller's:
   λ, optimiser state, the buffer's storage) by identity, so writing into them (a checkpoint
   load, ``fill_``) is seen by the next call. The step is traced again when one of the
   learner's or the buffer's attributes was set to another tensor, list or module, or an
-  optimiser's state was replaced (``load_state_dict``) or its settings changed; replacing a
-  parameter inside a module is not noticed. A tensor the step would read as a constant (one
+  optimiser's state was replaced (``load_state_dict``) or a setting other than its learning
+  rate changed (the learning rate is an input); replacing a parameter inside a module is not
+  noticed. A tensor the step would read as a constant (one
   the learner holds where this module does not look) is refused at trace time.
 - Python numbers the losses read (the frozen config, the target entropy) are taken as they
   are when the step is traced.
@@ -132,6 +133,10 @@ def _init_adam_state(optimizer: torch.optim.Adam) -> None:
                 }
 
 
+_ADAM_INPUTS = ("params", "lr")
+"""Adam's group entries the compiled step takes as inputs, not constants."""
+
+
 class AdamView(NamedTuple):
     """One ``torch.optim.Adam``'s parameters, state and settings, as the compiled step takes
     them: explicit arguments, so one graph serves every learner of the same shapes."""
@@ -140,7 +145,8 @@ class AdamView(NamedTuple):
     exp_avgs: list[torch.Tensor]
     exp_avg_sqs: list[torch.Tensor]
     steps: list[torch.Tensor]
-    lr: float
+    lr: torch.Tensor
+    """The learning rate, a 0-d tensor (an input, so a schedule needs no new trace)."""
     betas: tuple[float, float]
     eps: float
 
@@ -154,7 +160,7 @@ class AdamView(NamedTuple):
             [s["exp_avg"] for s in states],
             [s["exp_avg_sq"] for s in states],
             [s["step"] for s in states],
-            group["lr"],
+            torch.tensor(float(group["lr"])),
             group["betas"],
             group["eps"],
         )
@@ -170,6 +176,7 @@ class AdamView(NamedTuple):
             exp_avgs=swap(self.exp_avgs),
             exp_avg_sqs=swap(self.exp_avg_sqs),
             steps=swap(self.steps),
+            lr=replacement.get(id(self.lr), self.lr),
         )
 
 
@@ -271,6 +278,7 @@ class _TracedStep:
             for t in (
                 *(t for holder in holders for v in holder.values() for t in _held_tensors(v)),
                 *(t for a in adams for t in (*a.params, *a.exp_avgs, *a.exp_avg_sqs, *a.steps)),
+                *(a.lr for a in adams),
             )
         }
         self._state = list(unique.values())
@@ -339,8 +347,8 @@ class CompiledSAC:
     Both draw the policy noise from the agent's generator as the eager learner does, so a
     compiled and an eager run of the same seed take the same steps. Each graph is traced at its
     first call with new input shapes (another batch size, number of envs or replay buffer), and
-    again when the learner's tensors were replaced or an optimiser's state or settings changed
-    (see the module's notes).
+    again when the learner's tensors were replaced or an optimiser's state or a setting other
+    than its learning rate changed (see the module's notes).
 
     Args:
         agent: the learner; its losses, optimisers and networks are used as they are.
@@ -353,6 +361,7 @@ class CompiledSAC:
         self._actor_objective = _Objective(agent.actor, self._actor_loss)
         self._adams: tuple[AdamView, ...] = ()
         self._adams_of: list[tuple[Any, dict[str, Any]]] = []
+        self._lrs: list[float] = []
         self._steps: dict[tuple[Any, ...], _TracedStep] = {}
         self._adam_views()  # refuses an optimiser the step would not follow now, not later
 
@@ -401,14 +410,15 @@ class CompiledSAC:
     def _adam_views(self) -> tuple[AdamView, ...]:
         """The optimisers as the graphs take them, rebuilt (and checked again, and the graphs
         traced again) when an optimiser's state was replaced (a checkpoint was loaded) or a
-        setting changed (a learning-rate schedule)."""
+        setting other than the learning rate changed; a new learning rate (a schedule) is
+        written into the view's."""
         optimizers = (
             self.agent.critic_optimizer,
             self.agent.actor_optimizer,
             self.agent.temperature_optimizer,
         )
         now = [
-            (o.state, {k: v for g in o.param_groups for k, v in g.items() if k != "params"})
+            (o.state, {k: v for g in o.param_groups for k, v in g.items() if k not in _ADAM_INPUTS})
             for o in optimizers
         ]
         if len(now) != len(self._adams_of) or any(
@@ -422,7 +432,13 @@ class CompiledSAC:
                 _init_adam_state(optimizer)
             self._adams = tuple(map(AdamView.of, optimizers))
             self._adams_of = now
+            self._lrs = [float(o.param_groups[0]["lr"]) for o in optimizers]
             self._steps.clear()
+        for i, optimizer in enumerate(optimizers):
+            lr = float(optimizer.param_groups[0]["lr"])
+            if lr != self._lrs[i]:
+                self._adams[i].lr.fill_(lr)
+                self._lrs[i] = lr
         return self._adams
 
     def _critic_loss(

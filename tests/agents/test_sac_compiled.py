@@ -111,6 +111,23 @@ def test_compiled_update_takes_batches_of_other_sizes_and_memory_layouts():
     _assert_same_updates(eager, compiled, batches)
 
 
+def test_compiled_learner_follows_a_learning_rate_schedule_without_tracing_again():
+    config = SACConfig(hidden=HIDDEN, batch_size=32)
+    eager, compiled = SAC(2, 1, config, seed=8), SAC(2, 1, config, seed=8).compile()
+    schedules = [
+        [torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.5) for o in agent.optimizers().values()]
+        for agent in (eager, compiled)
+    ]
+    traced = []
+    for batch in _batches(6, seed=3):
+        _assert_same_updates(eager, compiled, [batch])
+        for schedule in (s for per_agent in schedules for s in per_agent):
+            schedule.step()
+        traced.append(list(compiled._compiled._steps.values()))
+    assert compiled.actor_optimizer.param_groups[0]["lr"] == config.actor_lr * 0.5**6
+    assert all(steps == traced[0] and len(steps) == 1 for steps in traced)
+
+
 class _HalvedActorLoss(SAC):
     """SAC whose actor loss is halved by a tensor it makes from a literal in the loss."""
 
