@@ -139,7 +139,7 @@ _ADAM_INPUTS = ("params", "lr")
 
 class AdamView(NamedTuple):
     """One ``torch.optim.Adam``'s parameters, state and settings, as the compiled step takes
-    them: explicit arguments, so one graph serves every learner of the same shapes."""
+    them: explicit arguments, whose tensors become inputs of the traced graph."""
 
     params: list[torch.Tensor]
     exp_avgs: list[torch.Tensor]
